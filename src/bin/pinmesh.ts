@@ -1,0 +1,81 @@
+import '../polyfills.js'
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { loadConfig, settings, toFileForm, type Config } from '../config/index.js'
+import { PINMESH_VERSION } from '../version.js'
+
+const USAGE = `pinmesh ${PINMESH_VERSION}: runs a set of Kubo nodes as one cluster behind Kubo's own RPC API
+
+Usage:
+  pinmesh daemon [flags]        run the daemon (proxy on /ip4/127.0.0.1/tcp/9095 by default)
+  pinmesh config show [flags]   print the resolved configuration (secrets hidden)
+  pinmesh version               print the version
+
+Flags (every setting also has an env var PINMESH_<SECTION>_<KEY>; see the README):
+  --path <dir>                  config directory (default $PINMESH_PATH or ~/.pinmesh)
+  --config <file>               config file (default <path>/config.json)
+${settings().map(s => `  --${s.flag} <value>\n      ${s.field.doc}`).join('\n')}
+`
+
+class UsageError extends Error {}
+
+async function main (argv: string[]): Promise<number> {
+  const options: NonNullable<ParseArgsConfig['options']> = {
+    path: { type: 'string' },
+    config: { type: 'string' },
+    help: { type: 'boolean', short: 'h' }
+  }
+  for (const s of settings()) options[s.flag] = { type: 'string' }
+  let parsed
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true })
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+  const { values, positionals } = parsed
+  const command = positionals.join(' ')
+  if (values.help === true || command === '' || command === 'help') { process.stdout.write(USAGE); return 0 }
+  if (command === 'version') { process.stdout.write(`pinmesh ${PINMESH_VERSION}\n`); return 0 }
+
+  const flags: Record<string, string> = {}
+  for (const s of settings()) {
+    const v = values[s.flag]
+    if (typeof v === 'string') flags[s.dotted] = v
+  }
+  const config = await loadConfig({
+    flags,
+    path: typeof values.path === 'string' ? values.path : undefined,
+    configFile: typeof values.config === 'string' ? values.config : undefined
+  })
+  switch (command) {
+    case 'daemon': return await runDaemon(config)
+    case 'config show': process.stdout.write(JSON.stringify(toFileForm(config), null, 2) + '\n'); return 0
+    default: throw new UsageError(`unknown command "${command}"`)
+  }
+}
+
+async function runDaemon (config: Config): Promise<number> {
+  // Loaded here so that client subcommands never pay for the daemon's dependencies.
+  const { createNode } = await import('../node.js')
+  const node = createNode(config)
+  await node.start()
+  process.stdout.write(`Proxy API server listening on ${node.proxyAddress()}\nDaemon is ready\n`)
+  const { promise, resolve } = Promise.withResolvers<number>()
+  let stopping = false
+  const shutdown = (signal: string): void => {
+    if (stopping) { node.logger.warn({ signal }, 'second signal, exiting now'); resolve(1); return }
+    stopping = true
+    node.logger.info({ signal }, 'shutting down')
+    node.stop().then(() => { resolve(0) }, (err: unknown) => { node.logger.error({ err }, 'shutdown failed'); resolve(1) })
+  }
+  process.on('SIGINT', () => { shutdown('SIGINT') })
+  process.on('SIGTERM', () => { shutdown('SIGTERM') })
+  return await promise
+}
+
+main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: unknown) => {
+  const name = err instanceof Error ? err.name : ''
+  if (err instanceof UsageError) process.stderr.write(`pinmesh: ${err.message}\nRun 'pinmesh --help' for usage.\n`)
+  else if (name === 'InvalidConfigurationError') process.stderr.write(`pinmesh: ${(err as Error).message}\n`)
+  else process.stderr.write(`pinmesh: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  process.exitCode = 1
+})

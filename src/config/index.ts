@@ -1,0 +1,2 @@
+export { loadConfig, toFileForm, settings, CONFIG_FILE_NAME, type LoadOptions, type SettingName } from './load.js'
+export { schema, type Config, type ProxyConfig, type KuboConfig, type LogConfig, type SectionName } from './schema.js'

@@ -1,0 +1,76 @@
+/**
+ * Every error pinmesh raises on purpose. Callers branch on `err.name`, never on the message.
+ * Wire shapes (Kubo's JSON on the proxy port, `{code, message}` on the admin API) are chosen
+ * only at the edges, in proxy/kubo-errors.ts and api/errors.ts.
+ */
+
+export interface ErrorOptionsWithCause { cause?: unknown }
+
+/** A configuration value is missing, malformed or out of range. `problems` lists every one by dotted key. */
+export class InvalidConfigurationError extends Error {
+  static readonly NAME = 'InvalidConfigurationError'
+  override readonly name = InvalidConfigurationError.NAME
+  readonly problems: readonly string[]
+  constructor (problems: readonly string[], options?: ErrorOptionsWithCause) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`, options)
+    this.problems = problems
+  }
+}
+
+/** A request parameter is malformed (a bad option value, a missing argument). Maps to Kubo's 400. */
+export class InvalidParametersError extends Error {
+  static readonly NAME = 'InvalidParametersError'
+  override readonly name = InvalidParametersError.NAME
+}
+
+/** The local Kubo could not be reached at all (refused, reset, DNS, connect timeout). */
+export class KuboUnavailableError extends Error {
+  static readonly NAME = 'KuboUnavailableError'
+  override readonly name = KuboUnavailableError.NAME
+  readonly url: string
+  constructor (url: string, options?: ErrorOptionsWithCause) {
+    const reason = options?.cause instanceof Error ? `: ${options.cause.message}` : ''
+    super(`cannot reach kubo at ${url}${reason}`, options)
+    this.url = url
+  }
+}
+
+/** Kubo answered with an error. `kuboMessage` is Kubo's own text, kept verbatim. */
+export class KuboApiError extends Error {
+  static readonly NAME = 'KuboApiError'
+  override readonly name = KuboApiError.NAME
+  readonly path: string
+  readonly status: number
+  readonly kuboMessage: string
+  readonly kuboCode: number
+  constructor (path: string, status: number, kuboMessage: string, kuboCode = 0, options?: ErrorOptionsWithCause) {
+    super(kuboMessage, options)
+    this.path = path
+    this.status = status
+    this.kuboMessage = kuboMessage
+    this.kuboCode = kuboCode
+  }
+}
+
+/** A component was used before start() or after stop(). */
+export class NotStartedError extends Error {
+  static readonly NAME = 'NotStartedError'
+  override readonly name = NotStartedError.NAME
+}
+
+/** The operation was cancelled through its AbortSignal. */
+export class AbortError extends Error {
+  static readonly NAME = 'AbortError'
+  override readonly name = AbortError.NAME
+  constructor (message = 'the operation was aborted', options?: ErrorOptionsWithCause) { super(message, options) }
+}
+
+/** Persisted state was written by an incompatible format version. */
+export class InvalidDatastoreVersionError extends Error {
+  static readonly NAME = 'InvalidDatastoreVersionError'
+  override readonly name = InvalidDatastoreVersionError.NAME
+}
+
+export function isErrorNamed (err: unknown, name: string): err is Error {
+  return err instanceof Error && err.name === name
+}

@@ -1,0 +1,46 @@
+import { pino, type Logger, type LoggerOptions, type DestinationStream } from 'pino'
+
+export type { Logger }
+
+export interface LogInit {
+  /** Root level. @default 'info' */
+  level: string
+  /** Human-readable lines (pino-pretty) instead of JSON. @default true on a TTY */
+  pretty: boolean
+  /** Per-component levels, e.g. `{ proxy: 'debug' }`. @default {} */
+  levels: Readonly<Record<string, string>>
+}
+
+const REDACT = ['req.headers.authorization', '*.secret', 'cluster.secret', 'headers.authorization']
+
+/**
+ * The one place pinmesh creates a root logger. Components get `forComponent(root, name, init)`.
+ * `destination` is for tests that capture log lines.
+ */
+export function createRootLogger (init: LogInit, destination?: DestinationStream): Logger {
+  const options: LoggerOptions = {
+    level: lowestLevel(init),
+    base: { pid: process.pid },
+    redact: REDACT,
+    serializers: { err: pino.stdSerializers.err }
+  }
+  if (destination !== undefined) return pino(options, destination)
+  if (init.pretty) {
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { destination: 2, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } })
+  }
+  return pino(options, pino.destination({ dest: 2, sync: false }))
+}
+
+/** A child logger for one component, at its configured level. */
+export function forComponent (root: Logger, component: string, init?: Pick<LogInit, 'levels' | 'level'>): Logger {
+  const level = init?.levels[component] ?? init?.level
+  return level === undefined ? root.child({ component }) : root.child({ component }, { level })
+}
+
+const ORDER = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
+
+// The root must be at the lowest level any component asks for, or pino drops child lines before they reach it.
+function lowestLevel (init: LogInit): string {
+  const all = [init.level, ...Object.values(init.levels)]
+  return all.reduce((a, b) => ORDER.indexOf(b) < ORDER.indexOf(a) ? b : a)
+}

@@ -1,0 +1,96 @@
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { create, type KuboRPCClient } from 'kubo-rpc-client'
+import { CID } from 'multiformats/cid'
+import { startKubo, type KuboDaemon } from '../fixtures/kubo.js'
+import { startPinmesh, type PinmeshProcess } from '../fixtures/pinmesh.js'
+
+// An unchanged kubo-rpc-client app gets the same answers from pinmesh as from Kubo.
+
+let kubo: KuboDaemon
+let pinmesh: PinmeshProcess
+let direct: KuboRPCClient
+let proxied: KuboRPCClient
+
+before(async () => {
+  kubo = await startKubo()
+  pinmesh = await startPinmesh({ kuboApi: kubo.apiMultiaddr })
+  direct = create({ url: `${kubo.apiUrl}/api/v0` })
+  proxied = create({ url: `${pinmesh.proxyUrl}/api/v0` })
+})
+after(async () => {
+  await pinmesh?.destroy()
+  await kubo?.destroy()
+})
+
+async function collect<T> (it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = []
+  for await (const x of it) out.push(x)
+  return out
+}
+
+async function bytes (it: AsyncIterable<Uint8Array>): Promise<string> {
+  return Buffer.concat(await collect(it)).toString('base64')
+}
+
+/** Plain JSON with CIDs, bigints and byte arrays as strings, so results compare structurally. */
+function plain (v: unknown): unknown {
+  return JSON.parse(JSON.stringify(v, (_k, x: unknown) => {
+    if (typeof x === 'bigint') return `${x}n`
+    const c = CID.asCID(x)
+    if (c !== null) return `cid:${c.toString()}`
+    if (x instanceof Uint8Array) return Buffer.from(x).toString('base64')
+    return x
+  }))
+}
+
+type Op = (c: KuboRPCClient) => Promise<unknown>
+const ops: Array<[string, Op]> = [
+  ['id', async c => { const r = await c.id(); return { ...r, addresses: r.addresses.map(String) } }],
+  ['version', async c => await c.version()],
+  ['add bytes', async c => await c.add(new TextEncoder().encode('kubo-rpc-client through pinmesh\n'))],
+  ['add with options and progress', async c => {
+    const progress: Array<[number, string | undefined]> = []
+    const r = await c.add({ path: 'p.bin', content: new Uint8Array(600_000).fill(7) }, { cidVersion: 1, rawLeaves: true, progress: (b, p) => progress.push([b, p]) })
+    return { r, progress }
+  }],
+  ['addAll directory', async c => await collect(c.addAll([
+    { path: 'd/a.txt', content: new TextEncoder().encode('a\n') },
+    { path: 'd/sub/b.txt', content: new TextEncoder().encode('b\n') }
+  ], { wrapWithDirectory: true }))],
+  ['cat', async c => { const { cid } = await c.add('cat me\n'); return await bytes(c.cat(cid)) }],
+  ['ls', async c => {
+    const root = (await collect(c.addAll([{ path: 'l/x', content: new Uint8Array([1]) }, { path: 'l/y', content: new Uint8Array([2]) }]))).at(-1)
+    return await collect(c.ls(root?.cid as CID))
+  }],
+  ['block put/get/stat', async c => {
+    const cid = await c.block.put(new TextEncoder().encode('block via client'))
+    return { cid, data: Buffer.from(await c.block.get(cid)).toString(), stat: await c.block.stat(cid) }
+  }],
+  ['dag put/get', async c => {
+    const cid = await c.dag.put({ hello: 'world', list: [1, 2] }, { storeCodec: 'dag-cbor', hashAlg: 'sha2-256' })
+    return { cid, node: await c.dag.get(cid), path: await c.dag.get(cid, { path: '/list/1' }) }
+  }],
+  ['files mkdir/write/ls/read', async c => {
+    const dir = `/rpc-${Math.random().toString(36).slice(2)}`
+    await c.files.mkdir(dir, { parents: true })
+    await c.files.write(`${dir}/f.txt`, new TextEncoder().encode('mfs content'), { create: true })
+    const ls = (await collect(c.files.ls(dir))).map(e => ({ ...e, name: e.name }))
+    const read = Buffer.concat(await collect(c.files.read(`${dir}/f.txt`))).toString()
+    await c.files.rm(dir, { recursive: true })
+    return { ls, read }
+  }],
+  ['repo stat', async c => { const s = await c.repo.stat(); return { ...s, repoPath: s.repoPath.length > 0 } }],
+  ['config getAll', async c => await c.config.getAll()],
+  ['error: cat of a bad CID', async c => {
+    try { await bytes(c.cat('not-a-cid')); return 'no error' } catch (err) { return { name: (err as Error).name, message: (err as Error).message } }
+  }]
+]
+
+for (const [name, op] of ops) {
+  test(`kubo-rpc-client ${name}: same result via pinmesh as via Kubo`, async () => {
+    const a = plain(await op(direct))
+    const b = plain(await op(proxied))
+    assert.deepEqual(b, a)
+  })
+}
