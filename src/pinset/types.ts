@@ -1,0 +1,55 @@
+import type { PinRecord } from '../types.js'
+import type { Startable } from '../lifecycle.js'
+
+/** What changed in the pinset in one transaction, local or replicated. */
+export interface PinSetChange {
+  readonly added: readonly PinRecord[]
+  readonly updated: ReadonlyArray<{ readonly before: PinRecord, readonly after: PinRecord }>
+  readonly removed: readonly PinRecord[]
+  /** True when this peer made the change, false when it came from another peer. */
+  readonly local: boolean
+}
+
+/** Read access to the cluster pinset, which every peer holds in full. */
+export interface PinSetReader {
+  get (cid: string): PinRecord | undefined
+  has (cid: string): boolean
+  readonly size: number
+  /** Every pin, in no particular order. */
+  list (): IterableIterator<PinRecord>
+  /**
+   * Calls `fn` after every change, local or remote (the tracker hangs on this). The pinset as
+   * loaded from disk at start is not announced: list() it after start.
+   */
+  onChange (fn: (change: PinSetChange) => void): () => void
+}
+
+/** Write access. Only the cluster component writes. */
+export interface PinSetWriter {
+  /**
+   * Adds or replaces pins. Resolves once the change is on this peer's disk (fsync'd), which is
+   * when a client may be told it is done; replication to other peers follows.
+   */
+  put (records: readonly PinRecord[], options?: { signal?: AbortSignal }): Promise<void>
+  /** Removes pins; CIDs not in the pinset are ignored. Resolves once on disk. */
+  remove (cids: readonly string[], options?: { signal?: AbortSignal }): Promise<void>
+}
+
+/** The replicated document as the sync layer sees it. */
+export interface ReplicatedDoc {
+  /** Yjs state vector of the local document. */
+  stateVector (): Uint8Array
+  /** Everything the holder of `stateVector` lacks, as one Yjs update. */
+  diff (stateVector: Uint8Array): Uint8Array
+  /** Applies updates received from `fromPeer` (already checked for trust) in one transaction. */
+  applyRemote (updates: readonly Uint8Array[], fromPeer: string): void
+  /** True when applied updates wait for updates this peer has not seen yet. */
+  hasMissingDependencies (): boolean
+  /** Calls `fn` with each local update once it is on disk, for broadcasting. */
+  onLocalUpdate (fn: (update: Uint8Array) => void): () => void
+}
+
+export interface PinSet extends PinSetReader, PinSetWriter, ReplicatedDoc, Startable {
+  /** Figures for metrics and tests: live pins, internal elements, bytes on disk. */
+  stats (): { pins: number, structs: number, stateBytes: number, logBytes: number }
+}

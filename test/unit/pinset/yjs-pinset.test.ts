@@ -1,0 +1,122 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtemp, rm, readFile, writeFile, appendFile, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import { YjsPinSet, type PinSetChange } from '../../../src/pinset/index.js'
+import type { PinRecord } from '../../../src/types.js'
+
+const logger = pino({ level: 'silent' })
+
+function pin (cid: string, over: Partial<PinRecord> = {}): PinRecord {
+  return { cid, name: `n-${cid}`, mode: 'recursive', replicationMin: 1, replicationMax: 2, allocations: ['peerA', 'peerB'], metadata: { k: 'v' }, createdAt: 1000, updatedAt: 1000, updatedBy: 'peerA', ...over }
+}
+
+async function withDir (fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'pinmesh-pinset-'))
+  try { await fn(dir) } finally { await rm(dir, { recursive: true, force: true }) }
+}
+
+async function open (dir: string, init: Partial<ConstructorParameters<typeof YjsPinSet>[1]> = {}): Promise<YjsPinSet> {
+  const p = new YjsPinSet({ logger }, { dir, trusted: true, ...init })
+  await p.start()
+  return p
+}
+
+test('pins survive a restart with every field intact', async () => {
+  await withDir(async (dir) => {
+    const a = await open(dir)
+    await a.put([pin('c1'), pin('c2', { mode: 'direct', expireAt: 5000, metadata: {} })])
+    await a.remove(['c1'])
+    await a.stop()
+    const b = await open(dir)
+    assert.deepEqual([...b.list()].map(p => p.cid), ['c2'])
+    assert.deepEqual(b.get('c2'), pin('c2', { mode: 'direct', expireAt: 5000, metadata: {} }))
+    await b.stop()
+  })
+})
+
+test('put resolves only after the change is in the log on disk', async () => {
+  await withDir(async (dir) => {
+    const a = await open(dir)
+    const before = (await stat(join(dir, 'pinset.log'))).size
+    await a.put([pin('durable')])
+    const after = (await readFile(join(dir, 'pinset.log'))).length
+    assert.ok(after > before, 'the log grew before put resolved')
+    await a.stop()
+  })
+})
+
+test('change events report local and remote adds, updates and removals', async () => {
+  await withDir(async (dir) => {
+    await withDir(async (dir2) => {
+      const a = await open(dir)
+      const b = await open(dir2)
+      const seenA: PinSetChange[] = []
+      const seenB: PinSetChange[] = []
+      a.onChange(c => seenA.push(c))
+      b.onChange(c => seenB.push(c))
+      a.onLocalUpdate(u => { b.applyRemote([u], 'peerA') })
+      await a.put([pin('x')])
+      await a.put([pin('x', { name: 'renamed', updatedAt: 2000 })])
+      await a.remove(['x'])
+      const summary = (cs: PinSetChange[]): string[] => cs.map(c => `${c.local ? 'L' : 'R'}:${c.added.length}/${c.updated.length}/${c.removed.length}`)
+      assert.deepEqual(summary(seenA), ['L:1/0/0', 'L:0/1/0', 'L:0/0/1'])
+      assert.deepEqual(summary(seenB), ['R:1/0/0', 'R:0/1/0', 'R:0/0/1'])
+      assert.equal(seenB[1]?.updated[0]?.after.name, 'renamed')
+      await a.stop()
+      await b.stop()
+    })
+  })
+})
+
+test('a torn last frame from a crash is dropped, everything before it kept', async () => {
+  await withDir(async (dir) => {
+    const a = await open(dir)
+    await a.put([pin('kept1')])
+    await a.put([pin('kept2')])
+    await a.stop()
+    await appendFile(join(dir, 'pinset.log'), Buffer.from([0, 0, 1, 0, 9, 9, 9, 9, 1, 2, 3]))
+    const b = await open(dir)
+    assert.deepEqual([...b.list()].map(p => p.cid).sort(), ['kept1', 'kept2'])
+    await b.put([pin('after')])
+    await b.stop()
+    const c = await open(dir)
+    assert.equal(c.size, 3)
+    await c.stop()
+  })
+})
+
+test('compaction folds the log into the state; restart reads the same pinset', async () => {
+  await withDir(async (dir) => {
+    const a = await open(dir, { compactMinLogBytes: 64 * 1024 })
+    for (let i = 0; i < 40; i++) {
+      await a.put(Array.from({ length: 100 }, (_, j) => pin(`k${i}-${j}`)))
+      if (i % 2 === 1) await a.remove(Array.from({ length: 100 }, (_, j) => `k${i - 1}-${j}`))
+    }
+    await a.compact()
+    const s = a.stats()
+    assert.equal(s.pins, 2000)
+    assert.ok(s.logBytes < 64 * 1024, `log ${s.logBytes} B after compaction`)
+    assert.ok(s.stateBytes > 0)
+    await a.stop()
+    const b = await open(dir)
+    assert.equal(b.size, 2000)
+    assert.ok(b.has('k39-99') && !b.has('k38-0'))
+    await b.stop()
+  })
+})
+
+test('a pinset written by another format version is refused', async () => {
+  await withDir(async (dir) => {
+    const a = await open(dir)
+    await a.put([pin('v')])
+    await a.compact()
+    await a.stop()
+    const state = await readFile(join(dir, 'pinset.state'))
+    state.writeUInt32BE(99, 8)
+    await writeFile(join(dir, 'pinset.state'), state)
+    await assert.rejects(open(dir), (err: Error) => err.name === 'InvalidDatastoreVersionError' && /version 99/.test(err.message))
+  })
+})
