@@ -74,3 +74,26 @@ export class InvalidDatastoreVersionError extends Error {
 export function isErrorNamed (err: unknown, name: string): err is Error {
   return err instanceof Error && err.name === name
 }
+
+/** A peer could not be dialled (unreachable, wrong cluster secret, timed out). `address` is what was dialled. */
+export class PeerDialError extends Error {
+  static readonly NAME = 'PeerDialError'
+  override readonly name = PeerDialError.NAME
+  readonly address: string
+  constructor (address: string, options?: ErrorOptionsWithCause) {
+    const reason = options?.cause instanceof Error ? `: ${options.cause.message}` : ''
+    super(`cannot connect to ${address}${reason}`, options)
+    this.address = address
+  }
+}
+
+/** `pinmesh init` found an existing config or identity and refuses to overwrite it. `file` is the one found. */
+export class AlreadyInitializedError extends Error {
+  static readonly NAME = 'AlreadyInitializedError'
+  override readonly name = AlreadyInitializedError.NAME
+  readonly file: string
+  constructor (file: string, options?: ErrorOptionsWithCause) {
+    super(`${file} already exists; refusing to overwrite it (remove it first, or use another --path)`, options)
+    this.file = file
+  }
+}

@@ -1,18 +1,21 @@
 import '../polyfills.js'
+import '../pnet-fix.js'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { loadConfig, settings, toFileForm, type Config } from '../config/index.js'
+import { initConfig, loadConfig, settings, toFileForm, type Config } from '../config/index.js'
 import { PINMESH_VERSION } from '../version.js'
 
 const USAGE = `pinmesh ${PINMESH_VERSION}: runs a set of Kubo nodes as one cluster behind Kubo's own RPC API
 
 Usage:
+  pinmesh init [flags]          write <path>/config.json (every setting, a new cluster secret) and identity.key
   pinmesh daemon [flags]        run the daemon (proxy on /ip4/127.0.0.1/tcp/9095 by default)
   pinmesh config show [flags]   print the resolved configuration (secrets hidden)
   pinmesh version               print the version
 
 Flags (every setting also has an env var PINMESH_<SECTION>_<KEY>; see the README):
   --path <dir>                  config directory (default $PINMESH_PATH or ~/.pinmesh)
-  --config <file>               config file (default <path>/config.json)
+  --config <file>               config file (default <path>/config.json; not for init)
+  --bootstrap <multiaddr>       same as --net-bootstrap; may be repeated
 ${settings().map(s => `  --${s.flag} <value>\n      ${s.field.doc}`).join('\n')}
 `
 
@@ -22,7 +25,8 @@ async function main (argv: string[]): Promise<number> {
   const options: NonNullable<ParseArgsConfig['options']> = {
     path: { type: 'string' },
     config: { type: 'string' },
-    help: { type: 'boolean', short: 'h' }
+    help: { type: 'boolean', short: 'h' },
+    bootstrap: { type: 'string', multiple: true }
   }
   for (const s of settings()) options[s.flag] = { type: 'string' }
   let parsed
@@ -41,6 +45,13 @@ async function main (argv: string[]): Promise<number> {
     const v = values[s.flag]
     if (typeof v === 'string') flags[s.dotted] = v
   }
+  if (Array.isArray(values.bootstrap)) {
+    flags['net.bootstrap'] = [flags['net.bootstrap'], ...values.bootstrap].filter(v => v !== undefined).join(',')
+  }
+  if (command === 'init') {
+    if (values.config !== undefined) throw new UsageError('init writes <path>/config.json; use --path instead of --config')
+    return await runInit(flags, typeof values.path === 'string' ? values.path : undefined)
+  }
   const config = await loadConfig({
     flags,
     path: typeof values.path === 'string' ? values.path : undefined,
@@ -50,6 +61,18 @@ async function main (argv: string[]): Promise<number> {
     case 'daemon': return await runDaemon(config)
     case 'config show': process.stdout.write(JSON.stringify(toFileForm(config), null, 2) + '\n'); return 0
     default: throw new UsageError(`unknown command "${command}"`)
+  }
+}
+
+async function runInit (flags: Record<string, string>, path: string | undefined): Promise<number> {
+  try {
+    const r = await initConfig({ flags, path })
+    process.stdout.write(`Wrote configuration to ${r.configFile}\nWrote identity to ${r.identityFile}\nPeer id: ${r.peerId}\n`)
+    return 0
+  } catch (err) {
+    if ((err as Error).name !== 'AlreadyInitializedError') throw err
+    process.stderr.write(`pinmesh: ${(err as Error).message}\n`)
+    return 1
   }
 }
 
