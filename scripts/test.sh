@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 npm run --silent build
+# The tests run through tsx, which does not typecheck.
+npx tsc --noEmit -p tsconfig.json
 KUBO_BINARY="$(bash scripts/install-kubo.sh)"
 export KUBO_BINARY
 what="${1:-all}"

@@ -71,6 +71,18 @@ export class InvalidDatastoreVersionError extends Error {
   override readonly name = InvalidDatastoreVersionError.NAME
 }
 
+/** A string is not a valid CID (or IPFS path where one is accepted). */
+export class InvalidCidError extends Error {
+  static readonly NAME = 'InvalidCidError'
+  override readonly name = InvalidCidError.NAME
+}
+
+/** A pin is not in the cluster pinset. */
+export class NotFoundError extends Error {
+  static readonly NAME = 'NotFoundError'
+  override readonly name = NotFoundError.NAME
+}
+
 export function isErrorNamed (err: unknown, name: string): err is Error {
   return err instanceof Error && err.name === name
 }

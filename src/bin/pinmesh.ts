@@ -79,9 +79,16 @@ async function runInit (flags: Record<string, string>, path: string | undefined)
 async function runDaemon (config: Config): Promise<number> {
   // Loaded here so that client subcommands never pay for the daemon's dependencies.
   const { createNode } = await import('../node.js')
-  const node = createNode(config)
+  const node = await createNode(config)
   await node.start()
-  process.stdout.write(`Proxy API server listening on ${node.proxyAddress()}\nDaemon is ready\n`)
+  process.stdout.write([
+    `Peer id: ${node.peerId}`,
+    ...node.net.addresses().map(a => `Swarm listening on ${a}`),
+    `Admin API server listening on ${node.apiAddress()}`,
+    `Proxy API server listening on ${node.proxyAddress()}`,
+    'Daemon is ready',
+    ''
+  ].join('\n'))
   const { promise, resolve } = Promise.withResolvers<number>()
   let stopping = false
   const shutdown = (signal: string): void => {

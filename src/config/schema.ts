@@ -25,7 +25,20 @@ export const schema = {
     secret: str('', 'The 32-byte cluster secret as 64 hex characters: the libp2p private-network key. Only peers with the same secret can connect. `pinmesh init` generates one.', (v) => {
       if (v !== '' && !/^[0-9a-fA-F]{64}$/.test(v)) throw new Error('must be 64 hex characters (32 bytes)')
     }, { secret: true }),
-    trustedPeers: stringList(['*'], 'Peer ids allowed to change the pinset (and push content), or "*" for every peer with the secret. Others may only follow.')
+    trustedPeers: stringList(['*'], 'Peer ids allowed to change the pinset (and push content), or "*" for every peer with the secret. Others may only follow.'),
+    replicationMin: int(-1, 'Default least number of peers that must hold a pin (-1: every peer).', { min: -1 }),
+    replicationMax: int(-1, 'Default most number of peers that hold a pin (-1: every peer).', { min: -1 })
+  },
+  api: {
+    listen: listenAddress('/ip4/127.0.0.1/tcp/9094', 'Address of the admin HTTP API (JSON).')
+  },
+  pinset: {
+    batchWindowMs: duration('batchWindow', '10ms', 'Local pinset changes are collected this long before one gossip message goes out.'),
+    syncIntervalMs: duration('syncInterval', '30s', 'Every connected peer is re-synced (anti-entropy) this often.', { minMs: 100 }),
+    compactLogBytes: int(8 << 20, 'The on-disk log is folded into the state file once it is larger than this and than the state.', { min: 4096 }),
+    compactCheckIntervalMs: duration('compactCheckInterval', '10s', 'How often the compaction leader (the connected trusted peer with the lowest id) checks for tombstones.', { minMs: 100 }),
+    compactMinTombstones: int(1000, 'A new epoch is built when unpins left at least this many tombstones and more than half as many as live pins.', { min: 1 }),
+    compactMinIntervalMs: duration('compactMinInterval', '1m', 'Least time between two epochs built by one peer.', { minMs: 0 })
   },
   net: {
     listen: stringList(['/ip4/0.0.0.0/tcp/9096'], 'libp2p listen addresses of the cluster swarm.'),
@@ -50,6 +63,8 @@ export type KuboConfig = ValuesOf<Schema['kubo']>
 export type LogConfig = ValuesOf<Schema['log']>
 export type ClusterConfig = ValuesOf<Schema['cluster']>
 export type NetConfig = ValuesOf<Schema['net']>
+export type ApiConfig = ValuesOf<Schema['api']>
+export type PinsetConfig = ValuesOf<Schema['pinset']>
 
 /** The resolved, validated and frozen configuration. */
 export interface Config {
@@ -60,6 +75,8 @@ export interface Config {
   readonly log: LogConfig
   readonly cluster: ClusterConfig
   readonly net: NetConfig
+  readonly api: ApiConfig
+  readonly pinset: PinsetConfig
 }
 
 export type SectionName = keyof Schema

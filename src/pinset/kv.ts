@@ -2,7 +2,7 @@ import * as Y from 'yjs'
 import { encodedCid, decodeRecord } from './record-codec.js'
 
 /** One element of the replicated array: an encoded record and the Yjs id it was inserted with. */
-interface Slot { value: string, client: number, clock: number }
+export interface Slot { value: string, client: number, clock: number }
 
 /** A net change of one key in one transaction. `before`/`after` are encoded records. */
 export interface KvChange { key: string, before?: string, after?: string }
@@ -60,6 +60,31 @@ export class YArrayKv {
     let n = 0
     for (const structs of this.doc.store.clients.values()) n += structs.length
     return n
+  }
+
+  /** Deleted items still linked in the array (tombstones that only a new epoch removes). */
+  tombstoneCount (): number {
+    let n = 0
+    for (const structs of this.doc.store.clients.values()) {
+      for (const s of structs) if (s instanceof Y.Item && s.deleted) n++
+    }
+    return n
+  }
+
+  /** Every live key's winning value with the Yjs id of its element. */
+  * slots (): IterableIterator<Readonly<Slot>> { yield * this.index.values() }
+
+  /** Deletes the elements with these ids (skipping any already gone) in one transaction. */
+  deleteIds (ids: ReadonlyArray<{ client: number, clock: number }>, origin: unknown): void {
+    if (ids.length === 0) return
+    this.doc.transact((tr) => {
+      for (const id of ids) {
+        const structs = this.doc.store.clients.get(id.client)
+        if (structs === undefined || (structs.at(-1) as Y.Item).id.clock + (structs.at(-1) as Y.Item).length <= id.clock) continue
+        const item = Y.getItem(this.doc.store, Y.createID(id.client, id.clock))
+        if (item instanceof Y.Item && !item.deleted) this.deleteSlot(tr, { value: '', client: id.client, clock: id.clock })
+      }
+    }, origin)
   }
 
   /** Calls `fn` after every transaction that changed a key, local or remote. */

@@ -11,10 +11,19 @@ const STATE_MAGIC = Buffer.from('PMSTATE\0')
 const LOG_MAGIC = Buffer.from('PMLOG\0\0\0')
 const HEADER_BYTES = 12
 
+/** What the state file says about the document it holds. */
+export interface StateMeta {
+  /** The epoch of the document (see epoch.ts). */
+  epoch: { n: number, leader: string }
+  /** The encoded EpochPackage that made this epoch, kept to move peers still on the previous one. */
+  package?: Uint8Array
+}
+
 export interface LoadedPinset {
   /** The compacted state (a Yjs update), if one was written. */
   state?: Uint8Array
-  /** Updates appended since, in order. A torn tail left by a crash is dropped. */
+  meta?: StateMeta
+  /** Updates appended since for the state's epoch, in order. A torn tail left by a crash is dropped. */
   updates: Uint8Array[]
 }
 
@@ -24,8 +33,10 @@ export interface LoadedPinset {
  * arrive while a write is in flight share the next one (group commit). `compact` replaces both
  * files by one state, so restart time follows the live pinset rather than its history.
  *
- * Files: `pinset.state` = magic, u32 format version, u32 reserved, Yjs update;
- * `pinset.log` = magic, u32 version, u32 reserved, then frames of u32 length, u32 crc32, update.
+ * Files: `pinset.state` = magic, u32 format version, u32 reserved, u32 meta length, meta JSON,
+ * u32 package length, package, Yjs update; `pinset.log` = magic, u32 version, u32 reserved, then
+ * frames of u32 length, u32 crc32, u32 epoch number, update. Frames of another epoch than the
+ * state's are skipped on load.
  */
 export class PinsetStore {
   private readonly dir: string
@@ -53,13 +64,14 @@ export class PinsetStore {
   get logBytes (): number { return this.logSize }
   get stateBytes (): number { return this.stateSize }
 
-  /** Appends one update; resolves when it is on disk. */
-  async append (update: Uint8Array): Promise<void> {
+  /** Appends one update of epoch number `epoch`; resolves when it is on disk. */
+  async append (update: Uint8Array, epoch: number): Promise<void> {
     if (this.closed) throw new Error('pinset store is closed')
-    const frame = Buffer.allocUnsafe(8 + update.length)
+    const frame = Buffer.allocUnsafe(12 + update.length)
     frame.writeUInt32BE(update.length, 0)
     frame.writeUInt32BE(crc32(update), 4)
-    frame.set(update, 8)
+    frame.writeUInt32BE(epoch, 8)
+    frame.set(update, 12)
     const { promise, resolve, reject } = Promise.withResolvers<void>()
     this.batch.push({ frame, resolve, reject })
     if (this.batch.length === 1) this.enqueue(async () => { await this.flush() }).catch(() => { /* reported to every waiter */ })
@@ -71,10 +83,12 @@ export class PinsetStore {
    * new state file and starts an empty log. Appends queued meanwhile land in the new log; replaying
    * an update the state already holds is harmless in Yjs.
    */
-  async compact (state: () => Uint8Array): Promise<void> {
+  async compact (state: () => Uint8Array, meta: StateMeta): Promise<void> {
     await this.enqueue(async () => {
+      const json = Buffer.from(JSON.stringify({ epoch: meta.epoch }))
+      const pkg = meta.package ?? new Uint8Array(0)
       const bytes = state()
-      await this.writeAtomically('pinset.state', STATE_MAGIC, bytes)
+      await this.writeAtomically('pinset.state', STATE_MAGIC, Buffer.concat([u32(json.length), json, u32(pkg.length), pkg, bytes]))
       await this.handle?.close()
       this.handle = undefined
       await this.writeAtomically('pinset.log', LOG_MAGIC, new Uint8Array(0))
@@ -119,9 +133,18 @@ export class PinsetStore {
     const state = await readOptional(join(this.dir, 'pinset.state'))
     if (state !== undefined) {
       checkHeader(state, STATE_MAGIC, 'pinset.state')
-      loaded.state = state.subarray(HEADER_BYTES)
+      let pos = HEADER_BYTES
+      const metaLen = state.readUInt32BE(pos)
+      const meta = JSON.parse(state.subarray(pos + 4, pos + 4 + metaLen).toString()) as StateMeta
+      pos += 4 + metaLen
+      const pkgLen = state.readUInt32BE(pos)
+      if (pkgLen > 0) meta.package = state.subarray(pos + 4, pos + 4 + pkgLen)
+      pos += 4 + pkgLen
+      loaded.meta = meta
+      loaded.state = state.subarray(pos)
       this.stateSize = loaded.state.length
     }
+    const epoch = loaded.meta?.epoch.n ?? 0
     const logPath = join(this.dir, 'pinset.log')
     let log = await readOptional(logPath)
     if (log === undefined || log.length < HEADER_BYTES) {
@@ -130,14 +153,15 @@ export class PinsetStore {
     }
     checkHeader(log, LOG_MAGIC, 'pinset.log')
     let pos = HEADER_BYTES
-    while (pos + 8 <= log.length) {
+    while (pos + 12 <= log.length) {
       const len = log.readUInt32BE(pos)
       const crc = log.readUInt32BE(pos + 4)
-      if (pos + 8 + len > log.length) break
-      const update = log.subarray(pos + 8, pos + 8 + len)
+      const frameEpoch = log.readUInt32BE(pos + 8)
+      if (pos + 12 + len > log.length) break
+      const update = log.subarray(pos + 12, pos + 12 + len)
       if (crc32(update) !== crc) break
-      loaded.updates.push(update)
-      pos += 8 + len
+      if (frameEpoch === epoch) loaded.updates.push(update)
+      pos += 12 + len
     }
     this.handle = await open(logPath, 'r+')
     if (pos < log.length) {
@@ -169,6 +193,12 @@ export class PinsetStore {
     const dirHandle = await open(this.dir, 'r')
     try { await dirHandle.sync() } finally { await dirHandle.close() }
   }
+}
+
+function u32 (n: number): Buffer {
+  const b = Buffer.alloc(4)
+  b.writeUInt32BE(n, 0)
+  return b
 }
 
 function checkHeader (buf: Buffer, magic: Buffer, name: string): void {

@@ -1,5 +1,11 @@
 import type { PinRecord } from '../types.js'
 import type { Startable } from '../lifecycle.js'
+import type { EpochId } from './epoch.js'
+
+export type { EpochId }
+
+/** What a peer on a newer epoch sends one on an older epoch: the encoded package and its full state. */
+export interface EpochOffer { pkg: Uint8Array, state: Uint8Array }
 
 /** What changed in the pinset in one transaction, local or replicated. */
 export interface PinSetChange {
@@ -37,19 +43,31 @@ export interface PinSetWriter {
 
 /** The replicated document as the sync layer sees it. */
 export interface ReplicatedDoc {
-  /** Yjs state vector of the local document. */
+  /** The current epoch (see epoch.ts). Updates and state vectors belong to one epoch. */
+  epoch (): EpochId
   stateVector (): Uint8Array
   /** Everything the holder of `stateVector` lacks, as one Yjs update. */
   diff (stateVector: Uint8Array): Uint8Array
-  /** Applies updates received from `fromPeer` (already checked for trust) in one transaction. */
-  applyRemote (updates: readonly Uint8Array[], fromPeer: string): void
+  /**
+   * Applies updates of `epoch` received from `fromPeer` (already checked for trust) in one
+   * transaction. Returns false, applying nothing, when `epoch` is not the current one.
+   */
+  applyRemote (updates: readonly Uint8Array[], fromPeer: string, epoch: EpochId): boolean
   /** True when applied updates wait for updates this peer has not seen yet. */
   hasMissingDependencies (): boolean
-  /** Calls `fn` with each local update once it is on disk, for broadcasting. */
-  onLocalUpdate (fn: (update: Uint8Array) => void): () => void
+  /** Calls `fn` with each local update (and its epoch) once it is on disk, for broadcasting. */
+  onLocalUpdate (fn: (update: Uint8Array, epoch: EpochId) => void): () => void
+  /** The package and state that move a peer from the previous epoch here; undefined at epoch 0. */
+  epochOffer (): EpochOffer | undefined
+  /** Moves to a newer epoch offered by `fromPeer` (trusted), carrying this peer's changes across. */
+  adoptEpoch (offer: EpochOffer, fromPeer: string): Promise<boolean>
+  /** Live pins and tombstones, to decide on a rebuild. */
+  compactionFigures (): { pins: number, tombstones: number }
+  /** Rebuilds the document from live entries as a new epoch led by `leader` (this peer). */
+  rebuild (leader: string): Promise<EpochId>
 }
 
 export interface PinSet extends PinSetReader, PinSetWriter, ReplicatedDoc, Startable {
   /** Figures for metrics and tests: live pins, internal elements, bytes on disk. */
-  stats (): { pins: number, structs: number, stateBytes: number, logBytes: number }
+  stats (): { pins: number, structs: number, stateBytes: number, logBytes: number, epoch: number }
 }

@@ -5,7 +5,8 @@ import { NotStartedError } from '../errors.js'
 import { YArrayKv, type KvChange } from './kv.js'
 import { encodeRecord, decodeRecord } from './record-codec.js'
 import { PinsetStore } from './store.js'
-import type { PinSet, PinSetChange } from './types.js'
+import { GENESIS, buildEpoch, migrate, compareEpochs, sameEpoch, encodePackage, decodePackage, type EpochId, type EpochPackage } from './epoch.js'
+import type { PinSet, PinSetChange, EpochOffer } from './types.js'
 
 export interface YjsPinSetInit {
   /** Directory of the persisted pinset. */
@@ -24,15 +25,17 @@ const LOCAL = Symbol('local')
 const LOAD = Symbol('load')
 interface RemoteOrigin { remote: string }
 
-/** The pinset as a Yjs document (see kv.ts), persisted by PinsetStore. */
+/** The live document of the current epoch. */
+interface Current { epoch: EpochId, doc: Y.Doc, kv: YArrayKv, pkg?: Uint8Array, detach: () => void }
+
+/** The pinset as a Yjs document (see kv.ts) in epochs (see epoch.ts), persisted by PinsetStore. */
 export class YjsPinSet implements PinSet {
   private readonly init: Required<YjsPinSetInit>
   private readonly log: Logger
-  private doc?: Y.Doc
-  private kv?: YArrayKv
+  private cur?: Current
   private store?: PinsetStore
   private readonly changeListeners = new Set<(c: PinSetChange) => void>()
-  private readonly updateListeners = new Set<(u: Uint8Array) => void>()
+  private readonly updateListeners = new Set<(u: Uint8Array, epoch: EpochId) => void>()
   private pendingLocalAppend?: Promise<void>
   private compacting = false
 
@@ -42,22 +45,18 @@ export class YjsPinSet implements PinSet {
   }
 
   async start (): Promise<void> {
-    if (this.doc !== undefined) return
+    if (this.cur !== undefined) return
     const started = Date.now()
     const { store, loaded } = await PinsetStore.open(this.init.dir, this.log)
-    const doc = new Y.Doc()
-    const kv = new YArrayKv(doc, { resolveConflicts: this.init.trusted, localOrigin: LOCAL })
+    const { doc, kv } = this.newDoc()
     if (loaded.state !== undefined) Y.applyUpdate(doc, loaded.state, LOAD)
-    if (loaded.updates.length > 0) {
-      doc.transact(() => { for (const u of loaded.updates) Y.applyUpdate(doc, u, LOAD) }, LOAD)
-    }
-    kv.onChange((changes, origin) => { if (origin !== LOAD) this.emitChange(changes, origin === LOCAL) })
-    doc.on('update', (update: Uint8Array, origin: unknown) => { this.persist(update, origin) })
-    this.doc = doc
-    this.kv = kv
+    if (loaded.updates.length > 0) doc.transact(() => { for (const u of loaded.updates) Y.applyUpdate(doc, u, LOAD) }, LOAD)
     this.store = store
-    this.log.info({ pins: kv.size, ms: Date.now() - started, logUpdates: loaded.updates.length }, 'pinset loaded')
-    if (loaded.updates.length > 0 && store.logBytes > this.init.compactMinLogBytes) await this.compact()
+    const epoch = loaded.meta?.epoch ?? GENESIS
+    this.cur = { epoch, doc, kv, pkg: loaded.meta?.package, detach: () => {} }
+    this.cur.detach = this.attach(this.cur, true)
+    this.log.info({ pins: kv.size, epoch: epoch.n, ms: Date.now() - started, logUpdates: loaded.updates.length }, 'pinset loaded')
+    if (store.logBytes > this.init.compactMinLogBytes) await this.compact()
   }
 
   async stop (): Promise<void> {
@@ -65,19 +64,19 @@ export class YjsPinSet implements PinSet {
     if (store === undefined) return
     this.store = undefined
     await store.close()
-    this.doc?.destroy()
-    this.doc = undefined
-    this.kv = undefined
+    this.cur?.detach()
+    this.cur?.doc.destroy()
+    this.cur = undefined
   }
 
-  get size (): number { return this.kv?.size ?? 0 }
+  get size (): number { return this.cur?.kv.size ?? 0 }
   get (cid: string): PinRecord | undefined {
-    const v = this.kv?.get(cid)
+    const v = this.cur?.kv.get(cid)
     return v === undefined ? undefined : decodeRecord(v)
   }
 
-  has (cid: string): boolean { return this.kv?.has(cid) ?? false }
-  * list (): IterableIterator<PinRecord> { for (const v of this.requireKv().values()) yield decodeRecord(v) }
+  has (cid: string): boolean { return this.cur?.kv.has(cid) ?? false }
+  * list (): IterableIterator<PinRecord> { for (const v of this.require().kv.values()) yield decodeRecord(v) }
 
   onChange (fn: (change: PinSetChange) => void): () => void {
     this.changeListeners.add(fn)
@@ -85,72 +84,153 @@ export class YjsPinSet implements PinSet {
   }
 
   async put (records: readonly PinRecord[], options: { signal?: AbortSignal } = {}): Promise<void> {
-    const values = records.map(encodeRecord)
-    await this.writeChunks(values, [], options.signal)
+    await this.writeChunks(records.map(encodeRecord), [], options.signal)
   }
 
   async remove (cids: readonly string[], options: { signal?: AbortSignal } = {}): Promise<void> {
-    const kv = this.requireKv()
+    const kv = this.require().kv
     await this.writeChunks([], cids.filter(c => kv.has(c)), options.signal)
   }
 
-  stateVector (): Uint8Array { return Y.encodeStateVector(this.requireDoc()) }
-  diff (stateVector: Uint8Array): Uint8Array { return Y.encodeStateAsUpdate(this.requireDoc(), stateVector) }
-  applyRemote (updates: readonly Uint8Array[], fromPeer: string): void {
-    const doc = this.requireDoc()
+  epoch (): EpochId { return this.require().epoch }
+  stateVector (): Uint8Array { return Y.encodeStateVector(this.require().doc) }
+  diff (stateVector: Uint8Array): Uint8Array { return Y.encodeStateAsUpdate(this.require().doc, stateVector) }
+
+  applyRemote (updates: readonly Uint8Array[], fromPeer: string, epoch: EpochId): boolean {
+    const { doc, epoch: mine } = this.require()
+    if (!sameEpoch(epoch, mine)) return false
     const origin: RemoteOrigin = { remote: fromPeer }
     doc.transact(() => { for (const u of updates) Y.applyUpdate(doc, u, origin) }, origin)
+    return true
   }
 
   hasMissingDependencies (): boolean {
-    const store = this.requireDoc().store
+    const store = this.require().doc.store
     return store.pendingStructs !== null || store.pendingDs !== null
   }
 
-  onLocalUpdate (fn: (update: Uint8Array) => void): () => void {
+  onLocalUpdate (fn: (update: Uint8Array, epoch: EpochId) => void): () => void {
     this.updateListeners.add(fn)
     return () => { this.updateListeners.delete(fn) }
   }
 
-  stats (): { pins: number, structs: number, stateBytes: number, logBytes: number } {
-    return { pins: this.size, structs: this.kv?.structCount() ?? 0, stateBytes: this.store?.stateBytes ?? 0, logBytes: this.store?.logBytes ?? 0 }
+  epochOffer (): EpochOffer | undefined {
+    const { pkg, doc } = this.require()
+    return pkg === undefined ? undefined : { pkg, state: Y.encodeStateAsUpdate(doc) }
+  }
+
+  compactionFigures (): { pins: number, tombstones: number } {
+    const { kv } = this.require()
+    return { pins: kv.size, tombstones: kv.tombstoneCount() }
+  }
+
+  async rebuild (leader: string): Promise<EpochId> {
+    const cur = this.require()
+    const id = { n: cur.epoch.n + 1, leader }
+    const next = this.newDoc()
+    const pkg = buildEpoch(cur.kv, cur.epoch, id, next.kv, this.init.maxPinsPerUpdate, LOAD)
+    await this.switchTo(next, pkg)
+    this.log.info({ epoch: id.n, pins: next.kv.size }, 'pinset rebuilt as a new epoch')
+    return id
+  }
+
+  async adoptEpoch (offer: EpochOffer, fromPeer: string): Promise<boolean> {
+    const cur = this.require()
+    const pkg = decodePackage(offer.pkg)
+    if (compareEpochs(pkg.id, cur.epoch) <= 0) return false
+    const next = this.newDoc()
+    Y.applyUpdate(next.doc, offer.state, LOAD)
+    const m = migrate(cur.kv, cur.epoch, pkg, next.kv)
+    await this.switchTo(next, pkg, this.init.trusted ? m : undefined)
+    this.log.info({ epoch: pkg.id.n, leader: pkg.id.leader, from: fromPeer, carried: m.sets.length, deleted: m.deletes.length, approximate: m.approximate }, 'moved to a new pinset epoch')
+    return true
+  }
+
+  stats (): { pins: number, structs: number, stateBytes: number, logBytes: number, epoch: number } {
+    return { pins: this.size, structs: this.cur?.kv.structCount() ?? 0, stateBytes: this.store?.stateBytes ?? 0, logBytes: this.store?.logBytes ?? 0, epoch: this.cur?.epoch.n ?? 0 }
   }
 
   /** Rewrites the on-disk form as one state (also done automatically as the log grows). */
   async compact (): Promise<void> {
     const store = this.store
-    const doc = this.doc
-    if (store === undefined || doc === undefined || this.compacting) return
+    const cur = this.cur
+    if (store === undefined || cur === undefined || this.compacting) return
     this.compacting = true
     try {
-      await store.compact(() => Y.encodeStateAsUpdate(doc))
+      await store.compact(() => Y.encodeStateAsUpdate(cur.doc), { epoch: cur.epoch, package: cur.pkg })
       this.log.debug({ stateBytes: store.stateBytes }, 'pinset compacted')
     } finally {
       this.compacting = false
     }
   }
 
+  private newDoc (): { doc: Y.Doc, kv: YArrayKv } {
+    const doc = new Y.Doc()
+    return { doc, kv: new YArrayKv(doc, { resolveConflicts: this.init.trusted, localOrigin: LOCAL }) }
+  }
+
+  /** Hooks persistence, broadcasting and change events to a document. */
+  private attach (cur: Current, events: boolean): () => void {
+    const onUpdate = (update: Uint8Array, origin: unknown): void => { this.persist(update, origin, cur.epoch) }
+    cur.doc.on('update', onUpdate)
+    const offChange = events ? cur.kv.onChange((changes, origin) => { if (origin !== LOAD) this.emitChange(changes, origin === LOCAL) }) : () => {}
+    return () => { cur.doc.off('update', onUpdate); offChange() }
+  }
+
+  /**
+   * Makes `next` the live document: writes it as the new state (the store's state file names
+   * the epoch, and log frames of the old epoch are ignored from then on), applies the
+   * migration as this peer's own writes, and reports the net change of the view.
+   */
+  private async switchTo (next: { doc: Y.Doc, kv: YArrayKv }, pkg: EpochPackage, migration?: { sets: string[], deletes: Array<{ client: number, clock: number }> }): Promise<void> {
+    const old = this.require()
+    const before = new Map<string, string>()
+    for (const s of old.kv.slots()) before.set(s.value.slice(0, s.value.indexOf('\x1f')), s.value)
+    old.detach()
+    const cur: Current = { epoch: pkg.id, doc: next.doc, kv: next.kv, pkg: encodePackage(pkg), detach: () => {} }
+    this.cur = cur
+    const persistOnly = this.attach(cur, false)
+    const store = this.store
+    if (store !== undefined) await store.compact(() => Y.encodeStateAsUpdate(cur.doc), { epoch: cur.epoch, package: cur.pkg })
+    if (migration !== undefined) {
+      for (let i = 0; i < migration.sets.length; i += this.init.maxPinsPerUpdate) cur.kv.write(migration.sets.slice(i, i + this.init.maxPinsPerUpdate), [], LOCAL)
+      cur.kv.deleteIds(migration.deletes, LOCAL)
+    }
+    persistOnly()
+    cur.detach = this.attach(cur, true)
+    old.doc.destroy()
+    const changes: KvChange[] = []
+    for (const [key, was] of before) {
+      const now = cur.kv.get(key)
+      if (now !== was) changes.push({ key, before: was, after: now })
+    }
+    for (const value of cur.kv.values()) {
+      const key = value.slice(0, value.indexOf('\x1f'))
+      if (!before.has(key)) changes.push({ key, after: value })
+    }
+    if (changes.length > 0) this.emitChange(changes, false)
+  }
+
   private async writeChunks (values: readonly string[], deletes: readonly string[], signal?: AbortSignal): Promise<void> {
-    const kv = this.requireKv()
     const n = this.init.maxPinsPerUpdate
     const waits: Array<Promise<void>> = []
     for (let i = 0; i < Math.max(values.length, deletes.length); i += n) {
       signal?.throwIfAborted()
       this.pendingLocalAppend = undefined
-      kv.write(values.slice(i, i + n), deletes.slice(i, i + n), LOCAL)
+      this.require().kv.write(values.slice(i, i + n), deletes.slice(i, i + n), LOCAL)
       if (this.pendingLocalAppend !== undefined) waits.push(this.pendingLocalAppend)
     }
     await Promise.all(waits)
   }
 
-  private persist (update: Uint8Array, origin: unknown): void {
+  private persist (update: Uint8Array, origin: unknown, epoch: EpochId): void {
     const store = this.store
     if (store === undefined || origin === LOAD) return
-    const written = store.append(update)
+    const written = store.append(update, epoch.n)
     if (origin === LOCAL) {
       this.pendingLocalAppend = written
       // Broadcast only what is on disk: a peer never has to forget an update it was sent.
-      written.then(() => { for (const fn of this.updateListeners) fn(update) }, () => {})
+      written.then(() => { for (const fn of this.updateListeners) fn(update, epoch) }, () => {})
     } else {
       written.catch((err: unknown) => { this.log.error({ err }, 'failed to persist a replicated pinset update') })
     }
@@ -175,13 +255,8 @@ export class YjsPinSet implements PinSet {
     }
   }
 
-  private requireDoc (): Y.Doc {
-    if (this.doc === undefined) throw new NotStartedError('pinset is not started')
-    return this.doc
-  }
-
-  private requireKv (): YArrayKv {
-    if (this.kv === undefined) throw new NotStartedError('pinset is not started')
-    return this.kv
+  private require (): Current {
+    if (this.cur === undefined) throw new NotStartedError('pinset is not started')
+    return this.cur
   }
 }

@@ -29,6 +29,7 @@ interface Case {
   /** Compares files the command wrote into its working directory (ipfs get). */
   compareCwd?: boolean
   normalizeStderr?: (s: string) => string
+  normalizeStdout?: (s: string) => string
 }
 
 const tree = join(FIXTURES, 'tree')
@@ -115,7 +116,8 @@ test('the ipfs CLI prints the same through pinmesh as against Kubo', async (t) =
     { args: ['files', 'write', '--create', '--parents', '/pm/w.txt'], input: 'written through mfs\n', cleanup: [['files', 'rm', '-r', '/pm']] },
     { args: ['files', 'ls', '-l', '/'] },
     { args: ['files', 'read', `/ipfs/${fileCid}`] },
-    { args: ['repo', 'stat'] },
+    // Kubo's datastore can grow between two calls on its own (pebble background work): compare all but that number.
+    { args: ['repo', 'stat'], normalizeStdout: s => s.replace(/^RepoSize:\s+\d+$/m, 'RepoSize: <n>') },
     { args: ['config', 'show'] },
     { args: ['cat', 'QmThisIsNotACid'] },
     { args: ['block', 'stat', '--offline', 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'] }
@@ -126,7 +128,8 @@ test('the ipfs CLI prints the same through pinmesh as against Kubo', async (t) =
       assert.ok(direct !== undefined && proxied !== undefined)
       const norm = c.normalizeStderr ?? ((s: string) => s)
       assert.equal(proxied.code, direct.code, `exit status; stderr via pinmesh: ${proxied.stderr}`)
-      assert.equal(proxied.stdoutBytes.toString('base64'), direct.stdoutBytes.toString('base64'), `stdout via pinmesh: ${proxied.stdout.slice(0, 300)}`)
+      if (c.normalizeStdout !== undefined) assert.equal(c.normalizeStdout(proxied.stdout), c.normalizeStdout(direct.stdout))
+      else assert.equal(proxied.stdoutBytes.toString('base64'), direct.stdoutBytes.toString('base64'), `stdout via pinmesh: ${proxied.stdout.slice(0, 300)}`)
       assert.equal(norm(proxied.stderr), norm(direct.stderr))
       assert.deepEqual(proxied.files, direct.files)
     })

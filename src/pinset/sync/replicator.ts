@@ -7,9 +7,13 @@ import type { Libp2p, PeerId, Stream, Connection } from '@libp2p/interface'
 import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
 import type { Logger } from '../../logger.js'
 import type { Startable } from '../../lifecycle.js'
-import type { ReplicatedDoc } from '../types.js'
+import type { ReplicatedDoc, EpochId } from '../types.js'
+import { compareEpochs, sameEpoch, encodeEpochId, decodeEpochId, needsCompaction, isCompactionLeader } from '../epoch.js'
 import { TrustPolicy } from './trust.js'
-import { pinsetTopic, SYNC_PROTOCOL, MAX_MESSAGE_BYTES, encodeUpdates, encodeNudge, decodeGossip, updateOverhead, frames, FrameAssembler } from './wire.js'
+import {
+  pinsetTopic, SYNC_PROTOCOL, MAX_MESSAGE_BYTES, MSG_HELLO, MSG_OFFER,
+  encodeUpdates, encodeNudge, decodeGossip, updateOverhead, frames, FrameAssembler
+} from './wire.js'
 
 export interface PinsetReplicatorInit {
   clusterName: string
@@ -23,6 +27,12 @@ export interface PinsetReplicatorInit {
   syncTimeoutMs?: number
   /** Largest catch-up message accepted (a whole pinset state). @default 1 GiB */
   maxSyncBytes?: number
+  /** How often the compaction leader checks for tombstones. @default 10000 */
+  compactCheckIntervalMs?: number
+  /** Fewest tombstones worth a new epoch. @default 1000 */
+  compactMinTombstones?: number
+  /** Least time between two epochs started by this peer. @default 60000 */
+  compactMinIntervalMs?: number
 }
 
 export interface PinsetReplicatorComponents {
@@ -34,13 +44,16 @@ export interface PinsetReplicatorComponents {
 /**
  * Replicates the pinset document between peers:
  * - local updates (once on disk) are batched and published on the cluster's gossip topic in
- *   messages of at most 1 MiB; an update too large for one message is announced by a nudge
- *   that makes receivers fetch it by catch-up;
- * - catch-up runs the y-protocols sync exchange (step 1: state vectors, step 2: what the other
- *   lacks) over SYNC_PROTOCOL in frames of at most 1 MiB, on every new outbound connection,
- *   after a nudge or a gap, and every `syncIntervalMs`;
+ *   messages of at most 1 MiB, tagged with their epoch; an update too large for one message is
+ *   announced by a nudge that makes receivers fetch it by catch-up;
+ * - catch-up runs over SYNC_PROTOCOL in frames of at most 1 MiB: both sides say their epoch;
+ *   on the same epoch they run the y-protocols exchange (step 1: state vectors, step 2: what
+ *   the other lacks); otherwise the newer side sends its epoch offer and the older one moves;
+ *   it runs on every new outbound connection, after a nudge or a gap, and every `syncIntervalMs`;
  * - only trusted peers' changes are applied: for gossip the message signer (`from`), never the
- *   forwarding peer; for catch-up the connection's remote peer.
+ *   forwarding peer; for catch-up the connection's remote peer;
+ * - the trusted peer with the lowest id among those connected rebuilds the document as a new
+ *   epoch when tombstones outweigh live entries (see epoch.ts).
  */
 export class PinsetReplicator implements Startable {
   private readonly c: PinsetReplicatorComponents
@@ -48,19 +61,33 @@ export class PinsetReplicator implements Startable {
   private readonly log: Logger
   private readonly topic: string
   private trust?: TrustPolicy
+  private self = ''
   private queue: Uint8Array[] = []
+  private queueEpoch?: EpochId
   private queuedBytes = 0
   private flushTimer?: NodeJS.Timeout
-  private syncTimer?: NodeJS.Timeout
+  private readonly timers: NodeJS.Timeout[] = []
   private readonly syncing = new Map<string, Promise<void>>()
   private readonly cleanups: Array<() => void> = []
   private topologyId?: string
   private started = false
+  private lastRebuild = 0
+  private rebuilding = false
   private readonly stopController = new AbortController()
+  private readonly counters = { gossipBytesIn: 0, gossipBytesOut: 0, syncBytesIn: 0, syncBytesOut: 0, syncs: 0, epochsAdopted: 0, epochsBuilt: 0 }
 
   constructor (components: PinsetReplicatorComponents, init: PinsetReplicatorInit) {
     this.c = components
-    this.init = { batchWindowMs: 10, syncIntervalMs: 30_000, syncTimeoutMs: 120_000, maxSyncBytes: 1 << 30, ...init }
+    this.init = {
+      batchWindowMs: 10,
+      syncIntervalMs: 30_000,
+      syncTimeoutMs: 120_000,
+      maxSyncBytes: 1 << 30,
+      compactCheckIntervalMs: 10_000,
+      compactMinTombstones: 1000,
+      compactMinIntervalMs: 60_000,
+      ...init
+    }
     this.log = components.logger
     this.topic = pinsetTopic(init.clusterName)
   }
@@ -69,8 +96,8 @@ export class PinsetReplicator implements Startable {
     if (this.started) return
     this.started = true
     const { libp2p, doc } = this.c
-    const self = libp2p.peerId.toString()
-    this.trust = new TrustPolicy(self, this.init.trustedPeers, this.log)
+    this.self = libp2p.peerId.toString()
+    this.trust = new TrustPolicy(this.self, this.init.trustedPeers, this.log)
     const pubsub = libp2p.services.pubsub
     pubsub.topicValidators.set(this.topic, (_relay: PeerId, msg: Message) => {
       if (msg.type !== 'signed') return TopicValidatorResult.Reject
@@ -83,7 +110,7 @@ export class PinsetReplicator implements Startable {
     pubsub.addEventListener('message', onMessage)
     this.cleanups.push(() => { pubsub.removeEventListener('message', onMessage) })
     pubsub.subscribe(this.topic)
-    this.cleanups.push(doc.onLocalUpdate((u) => { this.enqueue(u) }))
+    this.cleanups.push(doc.onLocalUpdate((u, epoch) => { this.enqueue(u, epoch) }))
 
     await libp2p.handle(SYNC_PROTOCOL, (stream: Stream, connection: Connection) => {
       this.exchange(stream, connection.remotePeer.toString()).catch((err: unknown) => {
@@ -93,19 +120,20 @@ export class PinsetReplicator implements Startable {
     this.topologyId = await libp2p.register(SYNC_PROTOCOL, {
       onConnect: (peerId: PeerId, conn: Connection) => {
         // Each connection is synced once, by its dialer.
-        if (conn.direction === 'outbound') this.syncWith(peerId.toString())
+        if (conn.direction === 'outbound') void this.syncWith(peerId.toString())
       }
     })
-    this.syncTimer = setInterval(() => { this.syncAll() }, this.init.syncIntervalMs)
-    this.syncTimer.unref()
+    this.timers.push(setInterval(() => { this.syncAll() }, this.init.syncIntervalMs))
+    this.timers.push(setInterval(() => { void this.maybeRebuild() }, this.init.compactCheckIntervalMs))
+    for (const t of this.timers) t.unref()
   }
 
   async stop (): Promise<void> {
     if (!this.started) return
     this.started = false
-    this.stopController.abort()
-    clearInterval(this.syncTimer)
+    for (const t of this.timers.splice(0)) clearInterval(t)
     await this.flush()
+    this.stopController.abort()
     clearTimeout(this.flushTimer)
     for (const fn of this.cleanups.splice(0)) fn()
     const { libp2p } = this.c
@@ -116,10 +144,13 @@ export class PinsetReplicator implements Startable {
     await Promise.allSettled([...this.syncing.values()])
   }
 
+  /** Bytes, exchanges and epochs so far, for metrics and tests. */
+  stats (): Readonly<typeof this.counters> { return { ...this.counters } }
+
   /** Runs a catch-up exchange with `peerId` now (at most one per peer at a time). */
-  syncWith (peerId: string): Promise<void> {
+  async syncWith (peerId: string): Promise<void> {
     const running = this.syncing.get(peerId)
-    if (running !== undefined) return running
+    if (running !== undefined) return await running
     const run = (async () => {
       const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.init.syncTimeoutMs)])
       const stream = await this.c.libp2p.dialProtocol(peerIdFromString(peerId), SYNC_PROTOCOL, { signal })
@@ -128,28 +159,48 @@ export class PinsetReplicator implements Startable {
       if (this.started) this.log.debug({ err, peer: peerId }, 'pinset sync failed')
     }).finally(() => { this.syncing.delete(peerId) })
     this.syncing.set(peerId, run)
-    return run
+    await run
   }
 
   /** Syncs with every connected peer. */
   syncAll (): void {
-    const seen = new Set<string>()
-    for (const conn of this.c.libp2p.getConnections()) {
-      const id = conn.remotePeer.toString()
-      if (seen.has(id)) continue
-      seen.add(id)
-      this.syncWith(id)
+    for (const id of this.connectedPeers()) void this.syncWith(id)
+  }
+
+  private connectedPeers (): string[] {
+    return [...new Set(this.c.libp2p.getConnections().map(c => c.remotePeer.toString()))]
+  }
+
+  /** The leader's periodic check: rebuild as a new epoch when tombstones outweigh live pins. */
+  private async maybeRebuild (): Promise<void> {
+    if (this.rebuilding || this.trust?.isTrusted(this.self) !== true) return
+    if (Date.now() - this.lastRebuild < this.init.compactMinIntervalMs) return
+    const trustedConnected = this.connectedPeers().filter(p => this.trust?.isTrusted(p) === true)
+    if (!isCompactionLeader(this.self, trustedConnected)) return
+    if (!needsCompaction(this.c.doc.compactionFigures(), this.init.compactMinTombstones)) return
+    this.rebuilding = true
+    try {
+      this.lastRebuild = Date.now()
+      const epoch = await this.c.doc.rebuild(this.self)
+      this.counters.epochsBuilt++
+      await this.publish(encodeNudge(epoch))
+    } catch (err) {
+      this.log.error({ err }, 'rebuilding the pinset as a new epoch failed')
+    } finally {
+      this.rebuilding = false
     }
   }
 
-  private enqueue (update: Uint8Array): void {
-    if (updateOverhead(update) + 16 > MAX_MESSAGE_BYTES) {
+  private enqueue (update: Uint8Array, epoch: EpochId): void {
+    if (this.queueEpoch !== undefined && !sameEpoch(this.queueEpoch, epoch)) void this.flush()
+    if (updateOverhead(update) + 64 > MAX_MESSAGE_BYTES) {
       // Too big for gossip: tell peers to come and get it.
-      void this.publish(encodeNudge())
+      void this.publish(encodeNudge(epoch))
       return
     }
-    if (this.queuedBytes + updateOverhead(update) + 16 > MAX_MESSAGE_BYTES) void this.flush()
+    if (this.queuedBytes + updateOverhead(update) + 64 > MAX_MESSAGE_BYTES) void this.flush()
     this.queue.push(update)
+    this.queueEpoch = epoch
     this.queuedBytes += updateOverhead(update)
     this.flushTimer ??= setTimeout(() => { void this.flush() }, this.init.batchWindowMs)
   }
@@ -157,16 +208,18 @@ export class PinsetReplicator implements Startable {
   private async flush (): Promise<void> {
     clearTimeout(this.flushTimer)
     this.flushTimer = undefined
-    if (this.queue.length === 0) return
+    const epoch = this.queueEpoch
+    if (this.queue.length === 0 || epoch === undefined) return
     const updates = this.queue
     this.queue = []
     this.queuedBytes = 0
-    await this.publish(encodeUpdates(updates))
+    await this.publish(encodeUpdates(epoch, updates))
   }
 
   private async publish (data: Uint8Array): Promise<void> {
     try {
       const { recipients } = await this.c.libp2p.services.pubsub.publish(this.topic, data)
+      this.counters.gossipBytesOut += data.length
       // Nobody heard it (no peers yet): catch-up on the next connection delivers it instead.
       if (recipients.length === 0) this.log.debug({ bytes: data.length }, 'pinset update published to no peer')
     } catch (err) {
@@ -178,60 +231,93 @@ export class PinsetReplicator implements Startable {
     if (msg.topic !== this.topic || msg.type !== 'signed') return
     const from = msg.from.toString()
     if (this.trust?.isTrusted(from) !== true) return
+    this.counters.gossipBytesIn += msg.data.length
     let decoded
     try { decoded = decodeGossip(msg.data) } catch (err) {
       this.log.warn({ err, peer: from }, 'malformed pinset gossip message')
       return
     }
-    if (decoded.kind === 'nudge') { this.syncWith(from); return }
+    // Another epoch, a nudge or a gap: a catch-up with the sender settles it.
+    if (decoded.kind === 'nudge' || !sameEpoch(decoded.epoch, this.c.doc.epoch())) { void this.syncWith(from); return }
     try {
-      this.c.doc.applyRemote(decoded.updates, from)
+      this.c.doc.applyRemote(decoded.updates, from, decoded.epoch)
     } catch (err) {
       this.log.warn({ err, peer: from }, 'could not apply a pinset update; resyncing')
     }
-    // A gap (updates this peer has not seen yet) is closed by a catch-up with the sender.
-    if (this.c.doc.hasMissingDependencies()) this.syncWith(from)
+    if (this.c.doc.hasMissingDependencies()) void this.syncWith(from)
   }
 
   /**
-   * One catch-up exchange, symmetric for dialer and listener: each side sends its state vector,
-   * answers the other's with what it lacks, and applies what it receives if the sender is trusted.
+   * One catch-up exchange, symmetric for dialer and listener. Both send HELLO with their epoch.
+   * Same epoch: each sends its state vector, answers the other's with what it lacks, and applies
+   * what it receives if the sender is trusted. Different epochs: the newer side sends its offer
+   * and the older side (trusting the sender) moves to that epoch.
    */
   private async exchange (stream: Stream, remote: string, signal?: AbortSignal): Promise<void> {
     const options = { signal: signal ?? AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.init.syncTimeoutMs)]) }
     const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES + 16 })
     const assembler = new FrameAssembler(this.init.maxSyncBytes)
-    const send = async (message: Uint8Array): Promise<void> => { for (const f of frames(message)) await lp.write(f, options) }
-    try {
-      const step1 = encoding.createEncoder()
-      encoding.writeVarUint(step1, messageYjsSyncStep1)
-      encoding.writeVarUint8Array(step1, this.c.doc.stateVector())
-      await send(encoding.toUint8Array(step1))
-      let sentStep2 = false
-      let gotStep2 = false
-      while (!sentStep2 || !gotStep2) {
+    this.counters.syncs++
+    const send = async (type: number, write: (e: encoding.Encoder) => void): Promise<void> => {
+      const e = encoding.createEncoder()
+      encoding.writeVarUint(e, type)
+      write(e)
+      for (const f of frames(encoding.toUint8Array(e))) { await lp.write(f, options); this.counters.syncBytesOut += f.length }
+    }
+    const receive = async (): Promise<decoding.Decoder> => {
+      for (;;) {
         const frame = await lp.read(options)
+        this.counters.syncBytesIn += frame.byteLength
         const message = assembler.push(frame.subarray())
-        if (message === undefined) continue
-        const d = decoding.createDecoder(message)
-        const type = decoding.readVarUint(d)
-        const payload = decoding.readVarUint8Array(d)
-        if (type === messageYjsSyncStep1 && !sentStep2) {
-          const step2 = encoding.createEncoder()
-          encoding.writeVarUint(step2, messageYjsSyncStep2)
-          encoding.writeVarUint8Array(step2, this.c.doc.diff(payload))
-          await send(encoding.toUint8Array(step2))
-          sentStep2 = true
-        } else if (type === messageYjsSyncStep2) {
-          gotStep2 = true
-          if (this.trust?.isTrusted(remote) === true) this.c.doc.applyRemote([payload], remote)
-          else this.trust?.ignored(remote, 'sync')
+        if (message !== undefined) return decoding.createDecoder(message)
+      }
+    }
+    try {
+      const mine = this.c.doc.epoch()
+      await send(MSG_HELLO, e => { encodeEpochId(e, mine) })
+      const hello = await receive()
+      if (decoding.readVarUint(hello) !== MSG_HELLO) throw new Error('expected HELLO')
+      const theirs = decodeEpochId(hello)
+      const order = compareEpochs(mine, theirs)
+      if (order > 0) {
+        const offer = this.c.doc.epochOffer()
+        if (offer !== undefined) await send(MSG_OFFER, e => { encoding.writeVarUint8Array(e, offer.pkg); encoding.writeVarUint8Array(e, offer.state) })
+      } else if (order < 0) {
+        const d = await receive()
+        if (decoding.readVarUint(d) !== MSG_OFFER) throw new Error('expected OFFER')
+        const offer = { pkg: decoding.readVarUint8Array(d), state: decoding.readVarUint8Array(d) }
+        if (this.trust?.isTrusted(remote) === true && this.trust.isTrusted(theirs.leader)) {
+          if (await this.c.doc.adoptEpoch(offer, remote)) this.counters.epochsAdopted++
+        } else {
+          this.trust?.ignored(remote, 'sync')
         }
+      } else {
+        await this.stateExchange(send, receive, remote)
       }
       await stream.close(options)
     } catch (err) {
       stream.abort(err as Error)
       throw err
+    }
+  }
+
+  private async stateExchange (send: (type: number, w: (e: encoding.Encoder) => void) => Promise<void>, receive: () => Promise<decoding.Decoder>, remote: string): Promise<void> {
+    const epoch = this.c.doc.epoch()
+    await send(messageYjsSyncStep1, e => { encoding.writeVarUint8Array(e, this.c.doc.stateVector()) })
+    let sentStep2 = false
+    let gotStep2 = false
+    while (!sentStep2 || !gotStep2) {
+      const d = await receive()
+      const type = decoding.readVarUint(d)
+      const payload = decoding.readVarUint8Array(d)
+      if (type === messageYjsSyncStep1 && !sentStep2) {
+        await send(messageYjsSyncStep2, e => { encoding.writeVarUint8Array(e, this.c.doc.diff(payload)) })
+        sentStep2 = true
+      } else if (type === messageYjsSyncStep2) {
+        gotStep2 = true
+        if (this.trust?.isTrusted(remote) === true) this.c.doc.applyRemote([payload], remote, epoch)
+        else this.trust?.ignored(remote, 'sync')
+      }
     }
   }
 }

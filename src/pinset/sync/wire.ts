@@ -1,6 +1,7 @@
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { createHash } from 'node:crypto'
+import { encodeEpochId, decodeEpochId, type EpochId } from '../epoch.js'
 
 /** Gossip topic of a cluster's pinset: clusters with different names never mix. */
 export function pinsetTopic (clusterName: string): string {
@@ -16,20 +17,31 @@ export const MAX_MESSAGE_BYTES = 1 << 20
 const KIND_UPDATES = 1
 const KIND_NUDGE = 2
 
-/** A gossip message: either Yjs updates, or a nudge asking receivers to sync with the sender. */
-export type GossipMessage = { kind: 'updates', updates: Uint8Array[] } | { kind: 'nudge' }
+/**
+ * A gossip message, always tagged with the sender's epoch: Yjs updates of that epoch, or a
+ * nudge asking receivers to sync with the sender (an update too large for gossip, a new epoch).
+ */
+export type GossipMessage = { kind: 'updates', epoch: EpochId, updates: Uint8Array[] } | { kind: 'nudge', epoch: EpochId }
 
-export function encodeUpdates (updates: readonly Uint8Array[]): Uint8Array {
+export function encodeUpdates (epoch: EpochId, updates: readonly Uint8Array[]): Uint8Array {
   const e = encoding.createEncoder()
   encoding.writeUint8(e, KIND_UPDATES)
+  encodeEpochId(e, epoch)
   encoding.writeVarUint(e, updates.length)
   for (const u of updates) encoding.writeVarUint8Array(e, u)
   return encoding.toUint8Array(e)
 }
 
-export function encodeNudge (): Uint8Array {
-  return Uint8Array.of(KIND_NUDGE)
+export function encodeNudge (epoch: EpochId): Uint8Array {
+  const e = encoding.createEncoder()
+  encoding.writeUint8(e, KIND_NUDGE)
+  encodeEpochId(e, epoch)
+  return encoding.toUint8Array(e)
 }
+
+/** Catch-up messages besides y-protocols' step 1 (0) and step 2 (1). */
+export const MSG_HELLO = 100
+export const MSG_OFFER = 101
 
 /** Bytes one update adds to an updates message. */
 export function updateOverhead (update: Uint8Array): number {
@@ -39,12 +51,13 @@ export function updateOverhead (update: Uint8Array): number {
 export function decodeGossip (data: Uint8Array): GossipMessage {
   const d = decoding.createDecoder(data)
   const kind = decoding.readUint8(d)
-  if (kind === KIND_NUDGE) return { kind: 'nudge' }
-  if (kind !== KIND_UPDATES) throw new Error(`unknown pinset gossip message kind ${kind}`)
+  if (kind !== KIND_NUDGE && kind !== KIND_UPDATES) throw new Error(`unknown pinset gossip message kind ${kind}`)
+  const epoch = decodeEpochId(d)
+  if (kind === KIND_NUDGE) return { kind: 'nudge', epoch }
   const n = decoding.readVarUint(d)
   const updates: Uint8Array[] = []
   for (let i = 0; i < n; i++) updates.push(decoding.readVarUint8Array(d))
-  return { kind: 'updates', updates }
+  return { kind: 'updates', epoch, updates }
 }
 
 /**

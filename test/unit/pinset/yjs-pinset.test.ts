@@ -57,7 +57,7 @@ test('change events report local and remote adds, updates and removals', async (
       const seenB: PinSetChange[] = []
       a.onChange(c => seenA.push(c))
       b.onChange(c => seenB.push(c))
-      a.onLocalUpdate(u => { b.applyRemote([u], 'peerA') })
+      a.onLocalUpdate((u, epoch) => { b.applyRemote([u], 'peerA', epoch) })
       await a.put([pin('x')])
       await a.put([pin('x', { name: 'renamed', updatedAt: 2000 })])
       await a.remove(['x'])

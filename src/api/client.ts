@@ -1,0 +1,98 @@
+import type { PinRecord } from '../types.js'
+import type { ClusterIdentity, ClusterPeer } from '../cluster/index.js'
+import type { ApiErrorBody } from './errors.js'
+
+/** An error answer from the admin API, with its stable code. */
+export class AdminApiError extends Error {
+  static readonly NAME = 'AdminApiError'
+  override readonly name = AdminApiError.NAME
+  readonly status: number
+  readonly code: string
+  constructor (status: number, body: ApiErrorBody) {
+    super(body.message)
+    this.status = status
+    this.code = body.code
+  }
+}
+
+export interface AdminClientOptions {
+  /** Base URL, e.g. `http://127.0.0.1:9094`. */
+  url: string
+  /** Sent as the Authorization header. */
+  authorization?: string
+}
+
+/** Typed client of the admin API (the `pinmesh` CLI and tests use it). */
+export class AdminClient {
+  private readonly base: string
+  private readonly headers: Record<string, string>
+
+  constructor (options: AdminClientOptions) {
+    this.base = options.url.replace(/\/$/, '')
+    this.headers = options.authorization !== undefined ? { authorization: options.authorization } : {}
+  }
+
+  async id (o?: { signal?: AbortSignal }): Promise<ClusterIdentity> { return await this.json('GET', '/id', undefined, o) }
+  async peers (o?: { signal?: AbortSignal }): Promise<ClusterPeer[]> { return await this.json('GET', '/peers', undefined, o) }
+  async allocation (cid: string, o?: { signal?: AbortSignal }): Promise<PinRecord> { return await this.json('GET', `/allocations/${encodeURIComponent(cid)}`, undefined, o) }
+  async pinsetStats (o?: { signal?: AbortSignal }): Promise<Record<string, number>> { return await this.json('GET', '/pinset/stats', undefined, o) }
+
+  async pin (cid: string, query: Record<string, string> = {}, o?: { signal?: AbortSignal }): Promise<PinRecord> {
+    const q = new URLSearchParams(query).toString()
+    return await this.json('POST', `/pins/${encodeURIComponent(cid)}${q === '' ? '' : `?${q}`}`, undefined, o)
+  }
+
+  async unpin (cid: string, o?: { signal?: AbortSignal }): Promise<PinRecord> { return await this.json('DELETE', `/pins/${encodeURIComponent(cid)}`, undefined, o) }
+
+  /** Pins many CIDs in one request (NDJSON body). */
+  async pinMany (cids: Iterable<string>, o?: { signal?: AbortSignal }): Promise<number> {
+    return (await this.json<{ pinned: number }>('POST', '/pins', ndjson(cids), o)).pinned
+  }
+
+  async unpinMany (cids: Iterable<string>, o?: { signal?: AbortSignal }): Promise<number> {
+    return (await this.json<{ unpinned: number }>('DELETE', '/pins', ndjson(cids), o)).unpinned
+  }
+
+  /** Every pin in the pinset, streamed. */
+  async * allocations (o?: { signal?: AbortSignal }): AsyncGenerator<PinRecord> {
+    const res = await this.request('GET', '/allocations', undefined, o)
+    const decoder = new TextDecoder()
+    let buf = ''
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      buf += decoder.decode(chunk, { stream: true })
+      let nl
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl)
+        buf = buf.slice(nl + 1)
+        if (line !== '') yield JSON.parse(line) as PinRecord
+      }
+    }
+  }
+
+  async health (o?: { signal?: AbortSignal }): Promise<boolean> {
+    const res = await fetch(`${this.base}/health`, { signal: o?.signal })
+    return res.status === 204
+  }
+
+  private async json<T> (method: string, path: string, body?: string, o?: { signal?: AbortSignal }): Promise<T> {
+    const res = await this.request(method, path, body, o)
+    return await res.json() as T
+  }
+
+  private async request (method: string, path: string, body?: string, o?: { signal?: AbortSignal }): Promise<Response> {
+    const res = await fetch(`${this.base}${path}`, { method, headers: { ...this.headers, ...(body !== undefined ? { 'content-type': 'application/x-ndjson' } : {}) }, body, signal: o?.signal })
+    if (!res.ok) {
+      const text = await res.text()
+      let parsed: ApiErrorBody
+      try { parsed = JSON.parse(text) as ApiErrorBody } catch { parsed = { code: 'ERR_HTTP', message: `${res.status} ${text}` } }
+      throw new AdminApiError(res.status, parsed)
+    }
+    return res
+  }
+}
+
+function ndjson (items: Iterable<string>): string {
+  let s = ''
+  for (const i of items) s += JSON.stringify(i) + '\n'
+  return s
+}

@@ -1,0 +1,122 @@
+import type { Cluster, PinRequest } from '../../cluster/index.js'
+import { InvalidParametersError, NotFoundError } from '../../errors.js'
+import { parseDuration } from '../../utils/duration.js'
+import { sendJson, sendNdjson, readNdjson } from '../http.js'
+import type { Route } from '../router.js'
+
+/** Pin options from a query string, with IPFS Cluster's parameter names. */
+export function pinRequestFromQuery (cid: string, q: URLSearchParams, now: number): PinRequest {
+  const r: PinRequest = { cid }
+  const name = q.get('name')
+  if (name !== null) r.name = name
+  const mode = q.get('mode')
+  if (mode !== null) {
+    if (mode !== 'recursive' && mode !== 'direct') throw new InvalidParametersError(`mode must be recursive or direct, got "${mode}"`)
+    r.mode = mode
+  }
+  const int = (key: string): number | undefined => {
+    const v = q.get(key)
+    if (v === null) return undefined
+    const n = Number(v)
+    if (!Number.isInteger(n) || n < -1 || n === 0) throw new InvalidParametersError(`${key} must be a positive whole number or -1, got "${v}"`)
+    return n
+  }
+  const rf = int('replication')
+  const min = int('replication-min') ?? rf
+  const max = int('replication-max') ?? rf
+  if (min !== undefined) r.replicationMin = min
+  if (max !== undefined) r.replicationMax = max
+  const meta: Record<string, string> = {}
+  for (const [k, v] of q) if (k.startsWith('meta-') && k.length > 5) meta[k.slice(5)] = v
+  if (Object.keys(meta).length > 0) r.metadata = meta
+  const expireIn = q.get('expire-in')
+  if (expireIn !== null) {
+    let ms: number
+    try { ms = parseDuration(expireIn) } catch (err) { throw new InvalidParametersError(`expire-in: ${(err as Error).message}`) }
+    if (ms < 1000) throw new InvalidParametersError('expire-in must be at least 1s')
+    r.expireAt = now + ms
+  }
+  return r
+}
+
+function pinRequestFromJson (v: unknown, line: number): PinRequest {
+  if (typeof v === 'string') return { cid: v }
+  if (typeof v !== 'object' || v === null || typeof (v as { cid?: unknown }).cid !== 'string') {
+    throw new InvalidParametersError(`line ${line}: expected a CID string or an object with "cid"`)
+  }
+  return v as PinRequest
+}
+
+const BULK = { maxLineBytes: 64 * 1024, maxLines: 2_000_000 }
+const BULK_BATCH = 10_000
+
+export function pinRoutes (cluster: Cluster): Route[] {
+  return [
+    { method: 'GET', path: '/allocations', handle: async ({ res }) => { await sendNdjson(res, cluster.pins()) } },
+    {
+      method: 'GET',
+      path: '/allocations/:cid',
+      handle: async ({ res, params }) => {
+        const pin = cluster.get(params.cid as string)
+        if (pin === undefined) throw new NotFoundError(`${params.cid} is not in the cluster pinset`)
+        sendJson(res, 200, pin)
+      }
+    },
+    {
+      method: 'POST',
+      path: '/pins/:cid',
+      handle: async ({ res, params, query, signal }) => {
+        sendJson(res, 200, await cluster.pin(pinRequestFromQuery(params.cid as string, query, Date.now()), { signal }))
+      }
+    },
+    {
+      method: 'DELETE',
+      path: '/pins/:cid',
+      handle: async ({ res, params, signal }) => { sendJson(res, 200, await cluster.unpin(params.cid as string, { signal })) }
+    },
+    {
+      // pinmesh extension: many pins in one request, one CID string or PinRequest object per NDJSON line.
+      method: 'POST',
+      path: '/pins',
+      handle: async ({ req, res, signal }) => {
+        let batch: PinRequest[] = []
+        let total = 0
+        let line = 0
+        for await (const v of readNdjson(req, BULK)) {
+          batch.push(pinRequestFromJson(v, ++line))
+          if (batch.length === BULK_BATCH) { total += (await cluster.pinMany(batch, { signal })).length; batch = [] }
+        }
+        if (batch.length > 0) total += (await cluster.pinMany(batch, { signal })).length
+        sendJson(res, 200, { pinned: total })
+      }
+    },
+    {
+      // pinmesh extension: many unpins in one request, one CID per NDJSON line.
+      method: 'DELETE',
+      path: '/pins',
+      handle: async ({ req, res, signal }) => {
+        let batch: string[] = []
+        let total = 0
+        let line = 0
+        for await (const v of readNdjson(req, BULK)) {
+          line++
+          if (typeof v !== 'string') throw new InvalidParametersError(`line ${line}: expected a CID string`)
+          batch.push(v)
+          if (batch.length === BULK_BATCH) { total += await cluster.unpinMany(batch, { signal }); batch = [] }
+        }
+        if (batch.length > 0) total += await cluster.unpinMany(batch, { signal })
+        sendJson(res, 200, { unpinned: total })
+      }
+    },
+    {
+      method: 'GET',
+      path: '/pinset/stats',
+      handle: async ({ res }) => {
+        // With --expose-gc (tests, benchmarks) the heap figure is taken after a full collection.
+        const gc = (globalThis as { gc?: () => void }).gc
+        if (gc !== undefined) gc()
+        sendJson(res, 200, { ...cluster.pinsetStats(), heapUsed: process.memoryUsage().heapUsed })
+      }
+    }
+  ]
+}

@@ -1,0 +1,63 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { startPinmesh } from '../fixtures/pinmesh.js'
+import { startCluster, peerOf, waitForPinCount, type TestPeer } from '../fixtures/cluster.js'
+import { makeCids } from '../fixtures/cids.js'
+import { waitFor } from '../fixtures/wait-for.js'
+
+// Heavy pin/unpin churn must not leave the pinset bigger than a fresh one of the same live size:
+// the compaction leader rebuilds it as a new epoch and every peer moves to it.
+
+const ARGS = ['--pinset-compact-check-interval', '500ms', '--pinset-compact-min-interval', '0s', '--pinset-sync-interval', '1s']
+const ENV = { NODE_OPTIONS: '--expose-gc' }
+
+interface Figures { heap: number, disk: number, catchUp: number, structs: number }
+
+async function figures (peer: TestPeer, joiner: TestPeer, baselineHeap: number): Promise<Figures> {
+  const s = await peer.admin.pinsetStats()
+  const j = await joiner.admin.pinsetStats()
+  return { heap: (s.heapUsed ?? 0) - baselineHeap, disk: (s.stateBytes ?? 0) + (s.logBytes ?? 0), catchUp: j.syncBytesIn ?? 0, structs: s.structs ?? 0 }
+}
+
+test('100,000 pins then 90,000 unpins: memory, disk and catch-up stay within 2x of a fresh 10,000-pin set', async (t) => {
+  const all = await makeCids(100_000, 'churn')
+  const keep = all.filter((_, i) => i % 10 === 0)
+  const gone = all.filter((_, i) => i % 10 !== 0)
+
+  const churned = await startCluster(2, { args: ARGS, env: ENV })
+  const fresh = await startCluster(1, { args: ARGS, env: ENV })
+  const empty = peerOf(await startPinmesh({ args: ARGS, env: ENV }))
+  const joiners: TestPeer[] = []
+  t.after(async () => { await Promise.all([...churned, ...fresh, empty, ...joiners].map(async p => { await p.proc.destroy() })) })
+
+  const [a, b] = [churned[0], churned[1]] as [TestPeer, TestPeer]
+  const f = fresh[0] as TestPeer
+  assert.equal(await a.admin.pinMany(all), 100_000)
+  await waitForPinCount(b.admin, 100_000, 60_000)
+  assert.equal(await a.admin.unpinMany(gone), 90_000)
+  assert.equal(await f.admin.pinMany(keep), 10_000)
+  await waitForPinCount(b.admin, 10_000, 60_000)
+
+  // The leader rebuilds; both peers end on the new epoch with the same 10,000 pins.
+  await waitFor(async () => {
+    const [sa, sb] = await Promise.all([a.admin.pinsetStats(), b.admin.pinsetStats()])
+    return sa.epoch >= 1 && sb.epoch === sa.epoch && sa.pins === 10_000 && sb.pins === 10_000
+  }, { timeoutMs: 60_000, message: 'both churned peers on a new epoch' })
+  for (const cid of [keep[0], keep[5000], keep[9999]] as string[]) assert.equal((await b.admin.allocation(cid)).cid, cid)
+  await assert.rejects(b.admin.allocation(gone[123] as string), /not in the cluster pinset/)
+
+  const joinChurned = peerOf(await startPinmesh({ secret: churned.secret, bootstrap: a.proc.swarmAddrs, args: ARGS, env: ENV }))
+  const joinFresh = peerOf(await startPinmesh({ secret: fresh.secret, bootstrap: f.proc.swarmAddrs, args: ARGS, env: ENV }))
+  joiners.push(joinChurned, joinFresh)
+  await waitForPinCount(joinChurned.admin, 10_000)
+  await waitForPinCount(joinFresh.admin, 10_000)
+
+  const baseline = (await empty.admin.pinsetStats()).heapUsed ?? 0
+  const c = await figures(b, joinChurned, baseline)
+  const fr = await figures(f, joinFresh, baseline)
+  t.diagnostic(`churned: ${JSON.stringify(c)}; fresh: ${JSON.stringify(fr)}; baseline heap ${baseline}`)
+  assert.ok(c.structs <= 2 * fr.structs + 2, `structs ${c.structs} vs ${fr.structs}`)
+  assert.ok(c.heap <= 2 * fr.heap, `heap ${c.heap} vs ${fr.heap}`)
+  assert.ok(c.disk <= 2 * fr.disk, `disk ${c.disk} vs ${fr.disk}`)
+  assert.ok(c.catchUp <= 2 * fr.catchUp, `catch-up ${c.catchUp} vs ${fr.catchUp}`)
+})
