@@ -41,7 +41,7 @@ test('100,000 pins then 90,000 unpins: memory, disk and catch-up stay within 2x 
   // The leader rebuilds; both peers end on the new epoch with the same 10,000 pins.
   await waitFor(async () => {
     const [sa, sb] = await Promise.all([a.admin.pinsetStats(), b.admin.pinsetStats()])
-    return sa.epoch >= 1 && sb.epoch === sa.epoch && sa.pins === 10_000 && sb.pins === 10_000
+    return (sa.epoch ?? 0) >= 1 && sb.epoch === sa.epoch && sa.pins === 10_000 && sb.pins === 10_000
   }, { timeoutMs: 60_000, message: 'both churned peers on a new epoch' })
   for (const cid of [keep[0], keep[5000], keep[9999]] as string[]) assert.equal((await b.admin.allocation(cid)).cid, cid)
   await assert.rejects(b.admin.allocation(gone[123] as string), /not in the cluster pinset/)

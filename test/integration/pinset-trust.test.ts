@@ -28,7 +28,7 @@ test('a peer with a wrong or missing secret gets no connection and no data, eith
   await none.admin.pin(fromNone as string)
   await waitForPinCount(good.admin, 1)
   // Several anti-entropy rounds and redials later, still nothing crossed.
-  await waitFor(async () => (await good.admin.pinsetStats()).syncs >= 4, { timeoutMs: 15_000 })
+  await waitFor(async () => ((await good.admin.pinsetStats()).syncs ?? 0) >= 4, { timeoutMs: 15_000 })
   assert.deepEqual((await a.admin.pinsetStats()).pins, 1)
   assert.deepEqual((await wrong.admin.pinsetStats()).pins, 1)
   assert.deepEqual((await none.admin.pinsetStats()).pins, 1)
@@ -63,7 +63,7 @@ test("an untrusted peer with the secret follows the pinset, but its writes never
   await waitForPinCount(a.admin, 2)
   await waitForPinCount(b.admin, 2)
   // …and after several sync rounds in both directions its own write is still nowhere else.
-  await waitFor(async () => (await a.admin.pinsetStats()).syncs >= 6 && (await b.admin.pinsetStats()).syncs >= 6, { timeoutMs: 20_000 })
+  await waitFor(async () => ((await a.admin.pinsetStats()).syncs ?? 0) >= 6 && ((await b.admin.pinsetStats()).syncs ?? 0) >= 6, { timeoutMs: 20_000 })
   for (const p of [a, b]) {
     await assert.rejects(p.admin.allocation(byU as string), /not in the cluster pinset/)
     assert.equal((await p.admin.pinsetStats()).pins, 2)
