@@ -83,6 +83,33 @@ export class NotFoundError extends Error {
   override readonly name = NotFoundError.NAME
 }
 
+/** Kubo made no progress fetching a pin's blocks within the no-progress timeout. */
+export class KuboPinTimeoutError extends Error {
+  static readonly NAME = 'KuboPinTimeoutError'
+  override readonly name = KuboPinTimeoutError.NAME
+}
+
+/** Fewer peers are available than a pin's replicationMin needs. */
+export class InsufficientPeersError extends Error {
+  static readonly NAME = 'InsufficientPeersError'
+  override readonly name = InsufficientPeersError.NAME
+  readonly needed: number
+  readonly wanted: number
+  readonly available: number
+  constructor (needed: number, wanted: number, available: number) {
+    super(`not enough peers to allocate CID. Needed at least: ${needed}. Wanted at most: ${wanted}. Available candidates: ${available}`)
+    this.needed = needed
+    this.wanted = wanted
+    this.available = available
+  }
+}
+
+/** The tracker's queue is full. */
+export class QueueFullError extends Error {
+  static readonly NAME = 'QueueFullError'
+  override readonly name = QueueFullError.NAME
+}
+
 export function isErrorNamed (err: unknown, name: string): err is Error {
   return err instanceof Error && err.name === name
 }

@@ -17,7 +17,9 @@ export const schema = {
   },
   kubo: {
     api: httpEndpoint('/ip4/127.0.0.1/tcp/5001', 'RPC address of the local Kubo daemon (multiaddr or http URL).'),
-    connectTimeoutMs: duration('connectTimeout', '5s', 'Give up connecting to Kubo after this long; the client gets a Kubo-shaped error.', { minMs: 1 })
+    connectTimeoutMs: duration('connectTimeout', '5s', 'Give up connecting to Kubo after this long; the client gets a Kubo-shaped error.', { minMs: 1 }),
+    requestTimeoutMs: duration('requestTimeout', '5m', "Timeout of pinmesh's own short calls to Kubo (id, repo/stat, pin/ls, swarm/connect); pins use pinTimeout.", { minMs: 1 }),
+    pinTimeoutMs: duration('pinTimeout', '2m', 'A pin is abandoned (pin_error, retried later) when Kubo reports no progress fetching its blocks for this long.', { minMs: 100 })
   },
   cluster: {
     name: str('pinmesh', 'Cluster name. Peers only replicate with peers of the same name (it names the gossip topic).', (v) => { if (v.trim() === '') throw new Error('must not be empty') }),
@@ -27,7 +29,28 @@ export const schema = {
     }, { secret: true }),
     trustedPeers: stringList(['*'], 'Peer ids allowed to change the pinset (and push content), or "*" for every peer with the secret. Others may only follow.'),
     replicationMin: int(-1, 'Default least number of peers that must hold a pin (-1: every peer).', { min: -1 }),
-    replicationMax: int(-1, 'Default most number of peers that hold a pin (-1: every peer).', { min: -1 })
+    replicationMax: int(-1, 'Default most number of peers that hold a pin (-1: every peer).', { min: -1 }),
+    repinning: bool(true, 'When a peer is gone (metrics expired), re-allocate the pins that fell below replicationMin to other peers (one elected peer does it).'),
+    pinWait: oneOf(['pinned', 'committed'] as const, 'pinned', "When a proxy pin/add answers: 'pinned' (like Kubo: once replicationMin allocated peers hold it) or 'committed' (once it is in the replicated pinset). Per request: ?wait=."),
+    pinWaitTimeoutMs: duration('pinWaitTimeout', '0s', "With pinWait 'pinned', give up waiting after this long (0: wait as long as the client does)."),
+    connectKubos: bool(true, "Connect this peer's Kubo to the other peers' Kubos (swarm/connect) so content can move between them.")
+  },
+  metrics: {
+    intervalMs: duration('interval', '5s', 'How often this peer publishes its metrics (free space, queue, tags, addresses).', { minMs: 100 }),
+    ttlMs: duration('ttl', '15s', 'Metrics count as valid this long after receipt; a peer whose metrics expired is down.', { minMs: 200 }),
+    tags: stringMap({ group: 'default' }, 'Tags this peer publishes for allocation, e.g. region=eu,zone=a.')
+  },
+  allocator: {
+    allocateBy: stringList(['tag:group', 'freespace'], 'Balanced allocation order: tag:<name> metrics spread pins across tag values, then freespace prefers the emptiest peer.')
+  },
+  tracker: {
+    concurrentPins: int(10, 'Pins Kubo works on at once.', { min: 1, max: 1000 }),
+    maxQueueSize: int(1_000_000, 'Most pin/unpin operations waiting; beyond it new operations fail (raise this).', { min: 1 }),
+    recoverIntervalMs: duration('recoverInterval', '1m', 'How often every pin allocated here is checked against Kubo (and failed ones retried).', { minMs: 100 }),
+    retryMinMs: duration('retryMin', '5s', 'First wait before retrying a failed pin; doubles per failure.', { minMs: 10 }),
+    retryMaxMs: duration('retryMax', '10m', 'Longest wait between retries of a failing pin.', { minMs: 10 }),
+    priorityMaxAgeMs: duration('priorityMaxAge', '24h', 'Pins younger than this, failing at most priorityMaxRetries times, go before older ones.'),
+    priorityMaxRetries: int(5, 'Failures after which a pin no longer goes first.', { min: 0 })
   },
   api: {
     listen: listenAddress('/ip4/127.0.0.1/tcp/9094', 'Address of the admin HTTP API (JSON).')
@@ -65,6 +88,9 @@ export type ClusterConfig = ValuesOf<Schema['cluster']>
 export type NetConfig = ValuesOf<Schema['net']>
 export type ApiConfig = ValuesOf<Schema['api']>
 export type PinsetConfig = ValuesOf<Schema['pinset']>
+export type MetricsConfig = ValuesOf<Schema['metrics']>
+export type AllocatorConfig = ValuesOf<Schema['allocator']>
+export type TrackerConfig = ValuesOf<Schema['tracker']>
 
 /** The resolved, validated and frozen configuration. */
 export interface Config {
@@ -77,6 +103,9 @@ export interface Config {
   readonly net: NetConfig
   readonly api: ApiConfig
   readonly pinset: PinsetConfig
+  readonly metrics: MetricsConfig
+  readonly allocator: AllocatorConfig
+  readonly tracker: TrackerConfig
 }
 
 export type SectionName = keyof Schema
