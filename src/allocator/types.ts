@@ -1,8 +1,11 @@
 /** One peer as the allocator sees it: its latest valid metrics. */
 export interface AllocationCandidate {
   peer: string
-  /** Free space in bytes (from Kubo's repo/stat: StorageMax - RepoSize). */
-  freeSpace: number
+  /**
+   * Free space in bytes (from Kubo's repo/stat: StorageMax - RepoSize). Undefined when the
+   * peer's Kubo did not answer (as in `PeerMetrics.freeSpace`); it then counts as 0.
+   */
+  freeSpace?: number
   /** Pins waiting in the peer's tracker queue. */
   queued: number
   /** Tags from the peer's config, e.g. { region: 'eu', zone: 'a' }. */
@@ -26,7 +29,8 @@ export interface AllocationRequest {
 
 /**
  * Chooses which peers hold a pin. Pure: data in, decision out. Throws InsufficientPeersError
- * when fewer than `min` peers (current + candidates) are available.
+ * when fewer than `min` peers (current + candidates) are available, InvalidParametersError for
+ * an impossible min/max.
  */
 export interface Allocator {
   allocate (request: AllocationRequest): string[]
