@@ -5,6 +5,7 @@ export interface KuboCallOptions { signal?: AbortSignal }
 /** How Kubo holds a CID: the `Type` of its `pin/ls`. */
 export type KuboPinType = 'recursive' | 'direct' | 'indirect'
 
+/** One pin as `pin/ls` lists it: the CID in Kubo's encoding (CIDv0 `Qm…`, CIDv1 base32), and its name if it has one. */
 export interface KuboPin { cid: string, type: KuboPinType, name?: string }
 
 export interface KuboIdentity {
@@ -15,43 +16,63 @@ export interface KuboIdentity {
   agentVersion: string
 }
 
+/** Byte counts are clamped to Number.MAX_SAFE_INTEGER (an unlimited StorageMax is 2^64-1). */
 export interface KuboRepoStat {
   repoSize: number
   storageMax: number
+  /** May be 0 when the implementation skips counting blocks (HttpKuboClient does: it is slow on big repos). */
   numObjects: number
 }
 
 export interface PinAddOptions extends KuboCallOptions {
   mode: PinMode
   name?: string
-  /** Called with Kubo's progress (`{"Progress":nodes,"Bytes":bytes}` lines). */
+  /** Called with Kubo's progress (`{"Progress":nodes,"Bytes":bytes}` lines), only when a counter grew. */
   onProgress?: (nodes: number, bytes: number) => void
   /**
    * The pin is abandoned (KuboPinTimeoutError) when no progress arrives for this long.
-   * Kubo reports progress about every 500 ms while it fetches blocks. 0 disables.
+   * Kubo reports progress about every 500 ms while it fetches blocks (and sends `{}` lines while
+   * it finds nothing; those do not count). 0 disables. @default 0
    */
   noProgressTimeoutMs?: number
 }
 
 /**
  * pinmesh's own calls to its Kubo (the proxy's pass-through does not use this).
- * Errors: KuboUnavailableError when Kubo cannot be reached; KuboApiError with Kubo's own
- * message otherwise; KuboPinTimeoutError for a pin without progress; AbortError when the
- * signal fires. Idempotent where Kubo is not: pinning a pinned CID and unpinning an unpinned
- * one succeed.
+ * Errors: KuboUnavailableError when Kubo cannot be reached (or drops the connection);
+ * KuboApiError with Kubo's own message otherwise (status 200 for an error Kubo reported
+ * mid-stream); KuboPinTimeoutError for a pin without progress; a `TimeoutError` for a call past
+ * the implementation's request timeout; the signal's reason when the signal fires (an
+ * AbortError for a plain `abort()`). Idempotent where Kubo is not: pinning a pinned CID and
+ * unpinning an unpinned one succeed.
  */
 export interface KuboClient {
   id (options?: KuboCallOptions): Promise<KuboIdentity>
   /** Kubo's version string, e.g. `0.42.0`. */
   version (options?: KuboCallOptions): Promise<string>
+  /**
+   * Pins `cid` (a CID or an /ipfs/ path) and resolves once Kubo holds it. Pinning a pinned CID again
+   * succeeds (and renames it if `name` differs). A recursive pin of a CID pinned directly upgrades it
+   * (Kubo replaces the direct pin). A direct pin of a CID pinned recursively succeeds and leaves the
+   * recursive pin in place: it holds the block already (downgrade with pinRm `mode: 'recursive'` first).
+   * No request timeout applies: only `noProgressTimeoutMs` and the signal end a pin.
+   */
   pinAdd (cid: string, options: PinAddOptions): Promise<void>
-  /** Unpins; a CID that is not pinned (or only indirectly) is not an error. */
+  /**
+   * Unpins; a CID that is not pinned (or only indirectly) is not an error. Without `mode`, or with
+   * 'recursive', a direct or a recursive pin is removed; `mode: 'direct'` removes only a direct pin
+   * and fails (KuboApiError `<cid> is pinned recursively`) on a recursive one, as Kubo does.
+   */
   pinRm (cid: string, options?: KuboCallOptions & { mode?: PinMode }): Promise<void>
-  /** Every recursive and direct pin (streamed; not indirect ones). */
+  /** Every recursive pin, then every direct pin, with names (streamed; not indirect ones). Breaking out early ends the request. */
   pinLs (options?: KuboCallOptions): AsyncIterable<KuboPin>
   /** How Kubo holds one CID, or undefined if it does not. */
   pinType (cid: string, options?: KuboCallOptions): Promise<KuboPinType | undefined>
-  /** `pin/update` from → to (recursive pins). */
+  /**
+   * `pin/update` from → to (recursive pins), `unpin` (@default true) removing `from`. Safe to repeat:
+   * if `to` is pinned recursively already, `from` is just unpinned (with `unpin`); if `from` is gone
+   * and `to` pinned, there is nothing left to do. Bounded by the request timeout, not by progress.
+   */
   pinUpdate (from: string, to: string, options?: KuboCallOptions & { unpin?: boolean }): Promise<void>
   repoStat (options?: KuboCallOptions): Promise<KuboRepoStat>
   /** Runs `repo/gc`; yields each removed CID, or an error text per failed key. */
