@@ -110,6 +110,17 @@ export class QueueFullError extends Error {
   override readonly name = QueueFullError.NAME
 }
 
+/** A call to another peer failed there, or could not reach it. `peer` is the callee. */
+export class RpcError extends Error {
+  static readonly NAME = 'RpcError'
+  override readonly name = RpcError.NAME
+  readonly peer: string
+  constructor (peer: string, message: string, options?: ErrorOptionsWithCause) {
+    super(message, options)
+    this.peer = peer
+  }
+}
+
 export function isErrorNamed (err: unknown, name: string): err is Error {
   return err instanceof Error && err.name === name
 }

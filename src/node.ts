@@ -2,12 +2,17 @@ import { join } from 'node:path'
 import type { Config } from './config/index.js'
 import { createRootLogger, forComponent, type Logger } from './logger.js'
 import { startAll, stopAll, type Startable } from './lifecycle.js'
-import { KuboProxy, type InterceptTable } from './proxy/index.js'
+import { KuboProxy, clusterIntercepts } from './proxy/index.js'
 import { createClusterNet, loadOrCreateIdentity, swarmKeyFromSecret, type ClusterNet } from './net/index.js'
 import { YjsPinSet } from './pinset/index.js'
 import { PinsetReplicator } from './pinset/sync/index.js'
 import { PinsetCluster, type Cluster } from './cluster/index.js'
 import { AdminApi } from './api/index.js'
+import { HttpKuboClient } from './kubo/index.js'
+import { StatelessTracker } from './tracker/index.js'
+import { GossipMonitor } from './metrics/index.js'
+import { BalancedAllocator } from './allocator/index.js'
+import { Libp2pRpc } from './rpc/index.js'
 import { toHttpUrl, toMultiaddr } from './utils/address.js'
 import { PINMESH_VERSION } from './version.js'
 
@@ -41,8 +46,13 @@ export async function createNode (config: Config, overrides: NodeOverrides = {})
   const privateKey = await loadOrCreateIdentity(config.path)
   const net = await createClusterNet({ privateKey, psk: swarmKeyFromSecret(config.cluster.secret), logger: log('net'), dataDir: config.path }, config.net)
   const peerId = net.peerId
-  const trusted = config.cluster.trustedPeers.includes('*') || config.cluster.trustedPeers.includes(peerId)
+  const trustAll = config.cluster.trustedPeers.includes('*')
+  const trustedSet = new Set(config.cluster.trustedPeers)
+  const isTrusted = (peer: string): boolean => trustAll || peer === peerId || trustedSet.has(peer)
+  const trusted = trustAll || trustedSet.has(peerId)
+  const kuboUrl = toHttpUrl(config.kubo.api)
 
+  const kubo = new HttpKuboClient({ url: kuboUrl, connectTimeoutMs: config.kubo.connectTimeoutMs, requestTimeoutMs: config.kubo.requestTimeoutMs, logger: log('kubo') })
   const pinset = new YjsPinSet({ logger: log('pinset') }, { dir: join(config.path, 'pinset'), trusted, compactMinLogBytes: config.pinset.compactLogBytes })
   const replicator = new PinsetReplicator({ libp2p: net.libp2p, doc: pinset, logger: log('pinset.sync') }, {
     clusterName: config.cluster.name,
@@ -53,23 +63,56 @@ export async function createNode (config: Config, overrides: NodeOverrides = {})
     compactMinTombstones: config.pinset.compactMinTombstones,
     compactMinIntervalMs: config.pinset.compactMinIntervalMs
   })
+  const tracker = new StatelessTracker({ kubo, pinset, self: peerId, logger: log('tracker') }, { ...config.tracker, pinTimeoutMs: config.kubo.pinTimeoutMs })
+  const monitor = new GossipMonitor({
+    libp2p: net.libp2p,
+    logger: log('metrics'),
+    clusterName: config.cluster.name,
+    self: { peername: config.cluster.peername, addresses: () => net.addresses() },
+    sample: async (options) => {
+      const [id, stat] = await Promise.all([kubo.id(options), kubo.repoStat(options)])
+      return {
+        kubo: { id: id.id, addresses: id.addresses.filter(a => !a.includes('/p2p-circuit')).map(a => a.includes('/p2p/') ? a : `${a}/p2p/${id.id}`) },
+        freeSpace: Math.max(0, stat.storageMax - stat.repoSize),
+        queued: tracker.queued()
+      }
+    },
+    trust: isTrusted,
+    connect: async (address, options) => { await net.connect(address, options) }
+  }, config.metrics)
+  const allocator = new BalancedAllocator({ allocateBy: [...config.allocator.allocateBy] })
+  const rpc = new Libp2pRpc({ libp2p: net.libp2p, logger: log('rpc'), isTrusted })
   const cluster = new PinsetCluster({
     pinset,
+    tracker,
+    kubo,
+    monitor,
+    allocator,
+    rpc,
     logger: log('cluster'),
+    self: peerId,
+    isTrusted,
     identity: () => ({ id: peerId, peername: config.cluster.peername, clusterName: config.cluster.name, addresses: net.addresses(), version: PINMESH_VERSION, trusted }),
-    replicationStats: () => replicator.stats(),
-    peers: () => net.listPeers().map(p => ({ id: p.id, addresses: [...p.addresses], connected: p.connected, ...(p.lastSeen !== undefined ? { lastSeen: p.lastSeen } : {}) }))
-  }, { replicationMin: config.cluster.replicationMin, replicationMax: config.cluster.replicationMax })
+    netPeers: () => net.listPeers().map(p => ({ id: p.id, addresses: p.addresses, connected: p.connected, ...(p.lastSeen !== undefined ? { lastSeen: p.lastSeen } : {}) })),
+    replicationStats: () => replicator.stats()
+  }, {
+    replicationMin: config.cluster.replicationMin,
+    replicationMax: config.cluster.replicationMax,
+    repinning: config.cluster.repinning,
+    connectKubos: config.cluster.connectKubos,
+    maintenanceIntervalMs: config.tracker.recoverIntervalMs
+  })
   const api = new AdminApi({ cluster, logger: log('api') }, config.api)
-  const intercepts: InterceptTable = new Map()
   const proxy = new KuboProxy({
-    kuboUrl: toHttpUrl(config.kubo.api),
+    kuboUrl,
     kuboConnectTimeoutMs: config.kubo.connectTimeoutMs,
-    intercepts,
+    intercepts: clusterIntercepts(cluster, { pinWait: config.cluster.pinWait, pinWaitTimeoutMs: config.cluster.pinWaitTimeoutMs }),
     logger: log('proxy')
   }, config.proxy)
 
-  const startOrder: Startable[] = [pinset, net, replicator, api, proxy]
+  // The Kubo client only needs closing, after everything that calls it has stopped.
+  const kuboLifecycle: Startable = { start: () => {}, stop: async () => { await kubo.close() } }
+  const startOrder: Startable[] = [kuboLifecycle, pinset, net, replicator, rpc, tracker, monitor, cluster, api, proxy]
   let state: 'new' | 'started' | 'stopped' = 'new'
   return {
     config,

@@ -1,5 +1,5 @@
 import type { PinRecord } from '../types.js'
-import type { ClusterIdentity, ClusterPeer } from '../cluster/index.js'
+import type { ClusterIdentity, ClusterPeer, GlobalPinInfo } from '../cluster/index.js'
 import type { ApiErrorBody } from './errors.js'
 
 /** An error answer from the admin API, with its stable code. */
@@ -34,6 +34,13 @@ export class AdminClient {
 
   async id (o?: { signal?: AbortSignal }): Promise<ClusterIdentity> { return await this.json('GET', '/id', undefined, o) }
   async peers (o?: { signal?: AbortSignal }): Promise<ClusterPeer[]> { return await this.json('GET', '/peers', undefined, o) }
+  async status (cid: string, o?: { signal?: AbortSignal }): Promise<GlobalPinInfo> { return await this.json('GET', `/pins/${encodeURIComponent(cid)}`, undefined, o) }
+  async statusAll (filter?: string, o?: { signal?: AbortSignal }): Promise<GlobalPinInfo[]> {
+    const res = await this.request('GET', `/pins${filter !== undefined ? `?filter=${encodeURIComponent(filter)}` : ''}`, undefined, o)
+    return (await res.text()).split('\n').filter(l => l !== '').map(l => JSON.parse(l) as GlobalPinInfo)
+  }
+
+  async recover (cid: string, o?: { signal?: AbortSignal }): Promise<GlobalPinInfo> { return await this.json('POST', `/pins/${encodeURIComponent(cid)}/recover`, undefined, o) }
   async allocation (cid: string, o?: { signal?: AbortSignal }): Promise<PinRecord> { return await this.json('GET', `/allocations/${encodeURIComponent(cid)}`, undefined, o) }
   async pinsetStats (o?: { signal?: AbortSignal }): Promise<Record<string, number>> { return await this.json('GET', '/pinset/stats', undefined, o) }
 
@@ -44,8 +51,8 @@ export class AdminClient {
 
   async unpin (cid: string, o?: { signal?: AbortSignal }): Promise<PinRecord> { return await this.json('DELETE', `/pins/${encodeURIComponent(cid)}`, undefined, o) }
 
-  /** Pins many CIDs in one request (NDJSON body). */
-  async pinMany (cids: Iterable<string>, o?: { signal?: AbortSignal }): Promise<number> {
+  /** Pins many CIDs in one request (NDJSON body): CID strings or pin request objects. */
+  async pinMany (cids: Iterable<string | Record<string, unknown>>, o?: { signal?: AbortSignal }): Promise<number> {
     return (await this.json<{ pinned: number }>('POST', '/pins', ndjson(cids), o)).pinned
   }
 
@@ -91,7 +98,7 @@ export class AdminClient {
   }
 }
 
-function ndjson (items: Iterable<string>): string {
+function ndjson (items: Iterable<unknown>): string {
   let s = ''
   for (const i of items) s += JSON.stringify(i) + '\n'
   return s

@@ -1,7 +1,9 @@
 import type { PinMode, PinRecord } from '../types.js'
+import type { PinInfo } from '../tracker/index.js'
 
 /** What a client asks for when pinning. Unset fields take the cluster's defaults. */
 export interface PinRequest {
+  /** A CID, or (through the proxy) an IPFS path already resolved to one. */
   cid: string
   name?: string
   mode?: PinMode
@@ -10,15 +12,23 @@ export interface PinRequest {
   metadata?: Record<string, string>
   /** Unix ms. */
   expireAt?: number
+  /** Peers to allocate to first (`user-allocations`). */
+  userAllocations?: string[]
 }
 
 /** A peer of the cluster as this peer sees it. */
 export interface ClusterPeer {
   id: string
+  peername?: string
   addresses: string[]
   connected: boolean
   /** Unix ms of the last time this peer was seen connected; undefined if never. */
   lastSeen?: number
+  /** Whether its metrics are current (it is up and part of allocation). */
+  alive?: boolean
+  kubo?: { id: string, addresses: string[] }
+  freeSpace?: number
+  queued?: number
 }
 
 /** This peer's identity. */
@@ -31,9 +41,24 @@ export interface ClusterIdentity {
   trusted: boolean
 }
 
+/** One pin across the cluster: the pinset's record and every relevant peer's status. */
+export interface GlobalPinInfo {
+  cid: string
+  name: string
+  allocations: string[]
+  replicationMin: number
+  replicationMax: number
+  /** Peer id → that peer's status (allocated peers asked; others `remote`; unreachable `cluster_error`). */
+  peerMap: Record<string, PinInfo>
+}
+
+/** Kubo's repo/stat, summed over the cluster's Kubos. */
+export interface ClusterRepoStat { repoSize: number, storageMax: number, numObjects: number, peers: number, errors: string[] }
+
 /**
  * The cluster as the proxy and admin API use it: the one writer of the pinset.
- * Throws InvalidCidError for a malformed CID, NotFoundError for an unpin of an unknown CID.
+ * Throws InvalidCidError for a malformed CID, NotFoundError for an unpin of an unknown CID,
+ * InsufficientPeersError when fewer peers are available than a pin's replicationMin.
  */
 export interface Cluster {
   identity (): ClusterIdentity
@@ -44,8 +69,29 @@ export interface Cluster {
   unpin (cid: string, options?: { signal?: AbortSignal }): Promise<PinRecord>
   /** Unpins many; CIDs not in the pinset are skipped. Returns how many were removed. */
   unpinMany (cids: readonly string[], options?: { signal?: AbortSignal }): Promise<number>
+  /** Pins `to` with `from`'s options and allocations; removes `from` when `unpin`. */
+  update (from: string, to: string, options?: { unpin?: boolean, signal?: AbortSignal }): Promise<PinRecord>
   get (cid: string): PinRecord | undefined
   pins (): IterableIterator<PinRecord>
+  /** Where one pin stands on every peer. */
+  status (cid: string, options?: { signal?: AbortSignal }): Promise<GlobalPinInfo>
+  /** Where every pin stands on every peer. */
+  statusAll (options?: { signal?: AbortSignal }): Promise<GlobalPinInfo[]>
+  /**
+   * Resolves once `cid` is pinned on as many allocated peers as it needs (replicationMin, or
+   * every allocated peer), calling `onProgress` with Kubo's fetch progress meanwhile. Rejects
+   * when that can no longer happen (enough peers report pin_error).
+   */
+  waitPinned (cid: string, options?: { signal?: AbortSignal, onProgress?: (nodes: number, bytes: number) => void }): Promise<GlobalPinInfo>
+  /** Retries a failing or missing pin on every peer. */
+  recover (cid: string, options?: { signal?: AbortSignal }): Promise<GlobalPinInfo>
+  /** Runs a recover pass on every peer; resolves with operations queued per peer. */
+  recoverAll (options?: { signal?: AbortSignal }): Promise<Record<string, number | string>>
+  /** Resolves a CID or IPFS path to the root CID with the local Kubo. */
+  resolve (path: string, options?: { signal?: AbortSignal }): Promise<string>
+  repoStat (options?: { signal?: AbortSignal }): Promise<ClusterRepoStat>
+  /** Runs repo/gc on every peer's Kubo. */
+  repoGc (options?: { signal?: AbortSignal }): AsyncIterable<{ peer: string, cid?: string, error?: string }>
   /** Pinset figures: pins, internal elements, bytes on disk, replication traffic. */
   pinsetStats (): Record<string, number>
 }

@@ -2,3 +2,4 @@ export { KuboProxy, type KuboProxyInit, type KuboProxyComponents } from './serve
 export { matchIntercept, API_PREFIX, type InterceptHandler, type InterceptTable, type InterceptContext } from './routes.js'
 export { sendKuboError, sendKuboTextError, endWithStreamError, goJson, KUBO_COMMAND_HEADERS, KuboErrorCode } from './kubo-errors.js'
 export { toKuboError } from './error-map.js'
+export { clusterIntercepts, type PinHandlersInit, type PinWait } from './handlers/index.js'

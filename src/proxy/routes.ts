@@ -16,6 +16,8 @@ export interface InterceptContext {
   /** Aborted when the client goes away. */
   readonly signal: AbortSignal
   readonly logger: Logger
+  /** Hands the request to Kubo untouched instead (nothing may have been written or read yet). */
+  forward (): void
 }
 
 /**

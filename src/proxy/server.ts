@@ -108,7 +108,7 @@ export class KuboProxy implements Startable {
     const controller = new AbortController()
     res.once('close', () => { if (!res.writableFinished) controller.abort() })
     const args = [...match.args, ...url.searchParams.getAll('arg')]
-    match.handler({ req, res, command: match.command, args, query: url.searchParams, signal: controller.signal, logger: this.log })
+    match.handler({ req, res, command: match.command, args, query: url.searchParams, signal: controller.signal, logger: this.log, forward: () => { this.passthrough?.forward(req, res) } })
       .catch((err: unknown) => {
         if (res.destroyed) return
         const wire = toKuboError(err)

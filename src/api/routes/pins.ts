@@ -26,6 +26,8 @@ export function pinRequestFromQuery (cid: string, q: URLSearchParams, now: numbe
   const max = int('replication-max') ?? rf
   if (min !== undefined) r.replicationMin = min
   if (max !== undefined) r.replicationMax = max
+  const users = q.get('user-allocations')
+  if (users !== null && users.trim() !== '') r.userAllocations = users.split(',').map(s => s.trim()).filter(s => s !== '')
   const meta: Record<string, string> = {}
   for (const [k, v] of q) if (k.startsWith('meta-') && k.length > 5) meta[k.slice(5)] = v
   if (Object.keys(meta).length > 0) r.metadata = meta
@@ -53,6 +55,19 @@ const BULK_BATCH = 10_000
 export function pinRoutes (cluster: Cluster): Route[] {
   return [
     { method: 'GET', path: '/allocations', handle: async ({ res }) => { await sendNdjson(res, cluster.pins()) } },
+    {
+      method: 'GET',
+      path: '/pins',
+      handle: async ({ res, query, signal }) => {
+        const filter = (query.get('filter') ?? '').split(',').map(s => s.trim()).filter(s => s !== '')
+        const all = await cluster.statusAll({ signal })
+        const keep = filter.length === 0 ? all : all.filter(g => Object.values(g.peerMap).some(i => filter.includes(i.status) || (filter.includes('error') && i.status.endsWith('error'))))
+        await sendNdjson(res, keep)
+      }
+    },
+    { method: 'GET', path: '/pins/:cid', handle: async ({ res, params, signal }) => { sendJson(res, 200, await cluster.status(params.cid as string, { signal })) } },
+    { method: 'POST', path: '/pins/:cid/recover', handle: async ({ res, params, signal }) => { sendJson(res, 200, await cluster.recover(params.cid as string, { signal })) } },
+    { method: 'POST', path: '/pins/recover', handle: async ({ res, signal }) => { sendJson(res, 200, await cluster.recoverAll({ signal })) } },
     {
       method: 'GET',
       path: '/allocations/:cid',

@@ -1,0 +1,221 @@
+import type { Cluster, PinRequest } from '../../cluster/index.js'
+import type { PinRecord } from '../../types.js'
+import { InvalidParametersError, KuboApiError, NotFoundError } from '../../errors.js'
+import { parseDuration } from '../../utils/duration.js'
+import type { InterceptContext, InterceptHandler } from '../routes.js'
+import { KuboOptions, readBodyArgs } from '../kubo-options.js'
+import { sendKuboValue, KuboStream } from '../kubo-response.js'
+
+export type PinWait = 'pinned' | 'committed'
+
+export interface PinHandlersInit {
+  /** When pin/add answers unless the request says (`wait=`). */
+  pinWait: PinWait
+  /** Give up waiting after this long (0: never). */
+  pinWaitTimeoutMs: number
+}
+
+const NOT_PINNED = 'not pinned or pinned indirectly'
+
+/** pin/add, pin/rm, pin/ls and pin/update answered from the cluster, in Kubo's shapes. */
+export function pinHandlers (cluster: Cluster, init: PinHandlersInit): Record<string, InterceptHandler> {
+  return {
+    'pin/add': async (ctx) => { await pinAdd(cluster, init, ctx) },
+    'pin/rm': async (ctx) => { await pinRm(cluster, ctx) },
+    'pin/ls': async (ctx) => { await pinLs(cluster, ctx) },
+    'pin/update': async (ctx) => { await pinUpdate(cluster, init, ctx) }
+  }
+}
+
+async function allArgs (ctx: InterceptContext): Promise<string[]> {
+  return [...ctx.args, ...await readBodyArgs(ctx.req)]
+}
+
+/** The cluster's options on top of Kubo's (IPFS Cluster's names). */
+function clusterOptions (o: KuboOptions, q: URLSearchParams): Omit<PinRequest, 'cid'> {
+  const r: Omit<PinRequest, 'cid'> = {}
+  const int = (key: string): number | undefined => {
+    const v = q.get(key)
+    if (v === null) return undefined
+    const n = Number(v)
+    if (v.trim() === '' || !Number.isInteger(n)) throw new InvalidParametersError(`could not convert value "${v}" to type "int" (for option "-${key}")`)
+    return n
+  }
+  const rf = int('replication')
+  const min = int('replication-min') ?? rf
+  const max = int('replication-max') ?? rf
+  if (min !== undefined) r.replicationMin = min
+  if (max !== undefined) r.replicationMax = max
+  const meta = o.prefixed('meta-')
+  if (Object.keys(meta).length > 0) r.metadata = meta
+  const users = q.get('user-allocations')
+  if (users !== null && users.trim() !== '') r.userAllocations = users.split(',').map(s => s.trim()).filter(s => s !== '')
+  const expireIn = q.get('expire-in')
+  if (expireIn !== null) {
+    let ms: number
+    try { ms = parseDuration(expireIn) } catch (err) { throw new InvalidParametersError(`expire-in: ${(err as Error).message}`) }
+    if (ms < 1000) throw new InvalidParametersError('expire-in must be at least 1s')
+    r.expireAt = Date.now() + ms
+  }
+  return r
+}
+
+function waitMode (q: URLSearchParams, init: PinHandlersInit): PinWait {
+  const w = q.get('wait')
+  if (w === null) return init.pinWait
+  if (w === 'pinned' || w === 'true') return 'pinned'
+  if (w === 'committed' || w === 'false') return 'committed'
+  throw new InvalidParametersError(`wait must be pinned or committed, got "${w}"`)
+}
+
+async function resolveAll (cluster: Cluster, args: readonly string[], signal: AbortSignal): Promise<string[]> {
+  const out: string[] = []
+  for (const a of args) out.push(await cluster.resolve(a, { signal }))
+  return out
+}
+
+async function waitAll (cluster: Cluster, cids: readonly string[], ctx: InterceptContext, init: PinHandlersInit, onProgress?: (nodes: number, bytes: number) => void): Promise<void> {
+  const signal = init.pinWaitTimeoutMs > 0 ? AbortSignal.any([ctx.signal, AbortSignal.timeout(init.pinWaitTimeoutMs)]) : ctx.signal
+  const progress = new Map<string, { nodes: number, bytes: number }>()
+  await Promise.all(cids.map(async (cid) => {
+    await cluster.waitPinned(cid, {
+      signal,
+      onProgress: (nodes, bytes) => {
+        progress.set(cid, { nodes, bytes })
+        let n = 0
+        let b = 0
+        for (const p of progress.values()) { n += p.nodes; b += p.bytes }
+        onProgress?.(n, b)
+      }
+    })
+  }))
+}
+
+async function pinAdd (cluster: Cluster, init: PinHandlersInit, ctx: InterceptContext): Promise<void> {
+  const o = new KuboOptions(ctx.query)
+  const recursive = o.bool(['recursive', 'r'], true)
+  const progress = o.bool(['progress'], false)
+  const name = o.string(['name', 'n'])
+  if (name !== undefined && Buffer.byteLength(name) > 255) throw new InvalidParametersError('pin name too long: must be at most 255 bytes')
+  const cluster_ = clusterOptions(o, ctx.query)
+  const wait = waitMode(ctx.query, init)
+  const args = await allArgs(ctx)
+  if (args.length === 0) throw new InvalidParametersError('argument "ipfs-path" is required')
+  const cids = await resolveAll(cluster, args, ctx.signal)
+  for (const cid of cids) {
+    const existing = cluster.get(cid)
+    // Kubo refuses to downgrade; pinmesh answers the same.
+    if (!recursive && existing?.mode === 'recursive') throw new KuboApiError('pin/add', 500, `pin: ${cid} already pinned recursively`)
+  }
+  const records = await cluster.pinMany(cids.map(cid => ({ cid, mode: recursive ? 'recursive' : 'direct', ...(name !== undefined ? { name } : {}), ...cluster_ })), { signal: ctx.signal })
+  const pins = records.map(r => r.cid)
+  if (!progress) {
+    if (wait === 'pinned') await waitAll(cluster, pins, ctx, init)
+    sendKuboValue(ctx.res, { Pins: pins })
+    return
+  }
+  const stream = new KuboStream(ctx.res)
+  let last = { nodes: 0, bytes: 0 }
+  const tick = setInterval(() => { void stream.emit(progressLine(last)) }, 500)
+  try {
+    if (wait === 'pinned') await waitAll(cluster, pins, ctx, init, (nodes, bytes) => { last = { nodes, bytes } })
+    clearInterval(tick)
+    if (last.nodes > 0) await stream.emit(progressLine(last))
+    await stream.emit({ Pins: pins })
+    stream.end()
+  } catch (err) {
+    clearInterval(tick)
+    stream.fail((err as Error).message)
+  }
+}
+
+/** Kubo's AddPinOutput with zero fields omitted (so `{}` is a valid early line). */
+function progressLine (p: { nodes: number, bytes: number }): Record<string, number> {
+  return { ...(p.nodes > 0 ? { Progress: p.nodes } : {}), ...(p.bytes > 0 ? { Bytes: p.bytes } : {}) }
+}
+
+async function pinRm (cluster: Cluster, ctx: InterceptContext): Promise<void> {
+  const o = new KuboOptions(ctx.query)
+  const recursive = o.bool(['recursive', 'r'], true)
+  const args = await allArgs(ctx)
+  if (args.length === 0) throw new InvalidParametersError('argument "ipfs-path" is required')
+  const cids = await resolveAll(cluster, args, ctx.signal)
+  const removed: string[] = []
+  for (const cid of cids) {
+    const record = cluster.get(cid)
+    if (record === undefined) throw new KuboApiError('pin/rm', 500, NOT_PINNED)
+    if (!recursive && record.mode === 'recursive') throw new KuboApiError('pin/rm', 500, `${cid} is pinned recursively`)
+    try { await cluster.unpin(cid, { signal: ctx.signal }) } catch (err) {
+      if ((err as Error).name === NotFoundError.NAME) throw new KuboApiError('pin/rm', 500, NOT_PINNED)
+      throw err
+    }
+    removed.push(cid)
+  }
+  sendKuboValue(ctx.res, { Pins: removed })
+}
+
+const TYPES = ['direct', 'indirect', 'recursive', 'all'] as const
+
+/**
+ * pin/ls from the cluster pinset, with each pin's own type. `all` lists the cluster's recursive
+ * and direct pins: indirect pins are not enumerated (they are a walk of each Kubo's DAGs, as
+ * IPFS Cluster also decides). `type=indirect` without arguments is answered by the local Kubo.
+ * With arguments, each must be a cluster pin of the requested type, else Kubo's
+ * `path '<arg>' is not pinned`.
+ */
+async function pinLs (cluster: Cluster, ctx: InterceptContext): Promise<void> {
+  const o = new KuboOptions(ctx.query)
+  const type = o.string(['type', 't']) ?? 'all'
+  if (!(TYPES as readonly string[]).includes(type)) throw new KuboApiError('pin/ls', 500, `invalid type '${type}', must be one of {direct, indirect, recursive, all}`)
+  const stream = o.bool(['stream', 's'], false)
+  const nameFilter = o.string(['name', 'n'])
+  const names = o.bool(['names'], false) || nameFilter !== undefined
+  o.bool(['quiet', 'q'], false)
+  if (type === 'indirect' && ctx.args.length === 0) { ctx.forward(); return }
+
+  const entries: Array<{ cid: string, type: string, name: string }> = []
+  if (ctx.args.length > 0) {
+    for (const arg of ctx.args) {
+      let cid: string
+      try { cid = await cluster.resolve(arg, { signal: ctx.signal }) } catch (err) {
+        if ((err as Error).name === 'InvalidCidError') throw new KuboApiError('pin/ls', 500, `path '${arg}' is not pinned`)
+        throw err
+      }
+      const r = cluster.get(cid)
+      if (r !== undefined && (type === 'all' || type === r.mode)) { entries.push({ cid, type: r.mode, name: r.name }); continue }
+      throw new KuboApiError('pin/ls', 500, `path '${arg}' is not pinned`)
+    }
+  } else {
+    for (const r of cluster.pins()) {
+      if (type !== 'all' && r.mode !== type) continue
+      if (nameFilter !== undefined && !r.name.includes(nameFilter)) continue
+      entries.push({ cid: r.cid, type: r.mode, name: r.name })
+    }
+    // Kubo emits recursive pins, then direct ones.
+    entries.sort((a, b) => (a.type === b.type ? 0 : a.type === 'recursive' ? -1 : 1))
+  }
+  if (stream) {
+    const s = new KuboStream(ctx.res)
+    for (const e of entries) await s.emit({ Cid: e.cid, ...(names && e.name !== '' ? { Name: e.name } : {}), Type: e.type })
+    s.end()
+    return
+  }
+  if (entries.length === 0) { sendKuboValue(ctx.res, {}); return }
+  const keys: Record<string, { Type: string, Name: string }> = {}
+  for (const e of [...entries].sort((a, b) => (a.cid < b.cid ? -1 : a.cid > b.cid ? 1 : 0))) keys[e.cid] = { Type: e.type, Name: names ? e.name : '' }
+  sendKuboValue(ctx.res, { Keys: keys })
+}
+
+async function pinUpdate (cluster: Cluster, init: PinHandlersInit, ctx: InterceptContext): Promise<void> {
+  const o = new KuboOptions(ctx.query)
+  const unpin = o.bool(['unpin'], true)
+  const wait = waitMode(ctx.query, init)
+  if (ctx.args.length === 0) throw new InvalidParametersError('argument "from-path" is required')
+  if (ctx.args.length === 1) throw new InvalidParametersError('argument "to-path" is required')
+  if (ctx.args.length > 2) throw new InvalidParametersError(`expected 2 arguments, got ${ctx.args.length}`)
+  const [from, to] = await resolveAll(cluster, ctx.args, ctx.signal) as [string, string]
+  const record: PinRecord = await cluster.update(from, to, { unpin, signal: ctx.signal })
+  if (wait === 'pinned') await waitAll(cluster, [record.cid], ctx, init)
+  sendKuboValue(ctx.res, { Pins: [from, to] })
+}
+

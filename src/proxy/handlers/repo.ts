@@ -1,0 +1,35 @@
+import type { Cluster } from '../../cluster/index.js'
+import type { InterceptHandler } from '../routes.js'
+import { KuboOptions } from '../kubo-options.js'
+import { sendKuboValue, KuboStream } from '../kubo-response.js'
+
+/** repo/stat summed over the cluster's Kubos and repo/gc on every peer, as IPFS Cluster's proxy does. */
+export function repoHandlers (cluster: Cluster): Record<string, InterceptHandler> {
+  return {
+    'repo/stat': async (ctx) => {
+      const o = new KuboOptions(ctx.query)
+      o.bool(['size-only', 's'], false)
+      o.bool(['human', 'H'], false)
+      const s = await cluster.repoStat({ signal: ctx.signal })
+      for (const e of s.errors) ctx.logger.warn({ error: e }, 'a peer did not answer repo/stat')
+      // RepoPath and Version describe one Kubo; a sum over several has neither.
+      sendKuboValue(ctx.res, { RepoSize: s.repoSize, StorageMax: s.storageMax, NumObjects: s.numObjects, RepoPath: '', Version: '' })
+    },
+    'repo/gc': async (ctx) => {
+      const o = new KuboOptions(ctx.query)
+      const streamErrors = o.bool(['stream-errors'], false)
+      o.bool(['quiet', 'q'], false)
+      const stream = new KuboStream(ctx.res)
+      const errors: string[] = []
+      for await (const r of cluster.repoGc({ signal: ctx.signal })) {
+        if (r.cid !== undefined) await stream.emit({ Key: { '/': r.cid } })
+        else if (r.error !== undefined) {
+          if (streamErrors) await stream.emit({ Error: `${r.peer}: ${r.error}` })
+          else errors.push(`${r.peer}: ${r.error}`)
+        }
+      }
+      if (errors.length > 0) stream.fail(errors.join('; '))
+      else stream.end()
+    }
+  }
+}

@@ -1,0 +1,20 @@
+import type { Startable } from '../lifecycle.js'
+
+/** Who may call a method: anyone with the cluster secret, trusted peers only, or this peer only. */
+export type RpcPolicy = 'open' | 'trusted' | 'closed'
+
+/** A method served to other peers. `params` and the result are plain JSON. */
+export interface RpcMethod {
+  policy: RpcPolicy
+  handle (params: unknown, caller: string, options: { signal: AbortSignal }): Promise<unknown>
+}
+
+/**
+ * Request/response calls between pinmesh peers over one libp2p stream per call, for the few
+ * things that really happen on another peer (its tracker's status, its Kubo's repo figures, a
+ * recover). Errors come back as RpcError with the remote message.
+ */
+export interface Rpc extends Startable {
+  register (name: string, method: RpcMethod): void
+  call<T> (peer: string, name: string, params: unknown, options?: { signal?: AbortSignal, timeoutMs?: number }): Promise<T>
+}

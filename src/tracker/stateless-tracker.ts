@@ -1,0 +1,317 @@
+import type { Logger } from '../logger.js'
+import type { PinRecord } from '../types.js'
+import type { KuboClient, KuboPinType } from '../kubo/types.js'
+import type { PinSetReader } from '../pinset/index.js'
+import type { TrackerConfig } from '../config/index.js'
+import { QueueFullError } from '../errors.js'
+import { isAllocatedTo, satisfies, reconcile, retryDelay, isPriority } from './reconcile.js'
+import type { PinInfo, PinTracker, TrackerStatus } from './types.js'
+
+export interface StatelessTrackerComponents {
+  kubo: KuboClient
+  pinset: PinSetReader
+  /** This peer's id. */
+  self: string
+  logger: Logger
+  now?: () => number
+}
+
+export interface StatelessTrackerInit extends TrackerConfig {
+  /** Kubo's no-progress timeout for one pin. */
+  pinTimeoutMs: number
+}
+
+type OpType = 'pin' | 'unpin'
+type Phase = 'queued' | 'running' | 'error'
+
+interface Operation {
+  cid: string
+  type: OpType
+  phase: Phase
+  record: PinRecord
+  attempts: number
+  priority: boolean
+  error?: string
+  progress?: { nodes: number, bytes: number }
+  updatedAt: number
+  controller?: AbortController
+  retryTimer?: NodeJS.Timeout
+}
+
+/** A FIFO with O(1) shift. */
+class Fifo<T> {
+  private items: T[] = []
+  private head = 0
+  get length (): number { return this.items.length - this.head }
+  push (x: T): void { this.items.push(x) }
+  shift (): T | undefined {
+    if (this.head >= this.items.length) return undefined
+    const x = this.items[this.head++]
+    if (this.head > 1024 && this.head * 2 > this.items.length) { this.items = this.items.slice(this.head); this.head = 0 }
+    return x
+  }
+}
+
+/**
+ * IPFS Cluster's stateless tracker, in TypeScript: an operation table (what is queued, running
+ * or failed), three lanes (priority pins, unpins, other pins), `concurrentPins` workers, retries
+ * with backoff, and a recover pass every `recoverIntervalMs` that compares the pinset with
+ * Kubo's pin list.
+ */
+export class StatelessTracker implements PinTracker {
+  private readonly c: StatelessTrackerComponents
+  private readonly init: StatelessTrackerInit
+  private readonly log: Logger
+  private readonly now: () => number
+  private readonly ops = new Map<string, Operation>()
+  private readonly priorityLane = new Fifo<Operation>()
+  private readonly unpinLane = new Fifo<Operation>()
+  private readonly normalLane = new Fifo<Operation>()
+  private waiting = 0
+  private running = 0
+  /** What Kubo held at the last listing, kept current by this tracker's own operations. */
+  private kuboPins = new Map<string, KuboPinType>()
+  private recoverTimer?: NodeJS.Timeout
+  private recovering?: Promise<number>
+  private started = false
+
+  constructor (components: StatelessTrackerComponents, init: StatelessTrackerInit) {
+    this.c = components
+    this.init = init
+    this.log = components.logger
+    this.now = components.now ?? Date.now
+  }
+
+  async start (): Promise<void> {
+    if (this.started) return
+    this.started = true
+    this.recoverTimer = setInterval(() => { void this.recoverAll().catch(() => {}) }, this.init.recoverIntervalMs)
+    this.recoverTimer.unref()
+  }
+
+  /** The first recover pass runs once everything else is up (Kubo may still be starting). */
+  async afterStart (): Promise<void> {
+    void this.recoverAll().catch((err: unknown) => { this.log.warn({ err }, 'first recover pass failed; will retry') })
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    clearInterval(this.recoverTimer)
+    for (const op of this.ops.values()) { op.controller?.abort(); clearTimeout(op.retryTimer) }
+    this.ops.clear()
+  }
+
+  queued (): number { return this.waiting }
+
+  track (record: PinRecord): void {
+    if (isAllocatedTo(record, this.c.self)) {
+      const op = this.ops.get(record.cid)
+      if (op?.type === 'pin' && op.phase !== 'error') { op.record = record; return }
+      if (op === undefined && satisfies(this.kuboPins.get(record.cid), record.mode)) return
+      this.enqueue('pin', record)
+    } else {
+      this.ensureUnpinned(record)
+    }
+  }
+
+  untrack (record: PinRecord): void { this.ensureUnpinned(record) }
+
+  async status (cid: string, options: { signal?: AbortSignal } = {}): Promise<PinInfo> {
+    const op = this.ops.get(cid)
+    if (op !== undefined) return this.opInfo(op)
+    const record = this.c.pinset.get(cid)
+    const held = await this.c.kubo.pinType(cid, options)
+    if (held === undefined || held === 'indirect') this.kuboPins.delete(cid)
+    else this.kuboPins.set(cid, held)
+    return this.info(cid, this.computed(record, held))
+  }
+
+  async statusAll (options: { signal?: AbortSignal } = {}): Promise<PinInfo[]> {
+    await this.refreshKuboPins(options)
+    const out: PinInfo[] = []
+    for (const r of this.c.pinset.list()) {
+      const op = this.ops.get(r.cid)
+      out.push(op !== undefined ? this.opInfo(op) : this.info(r.cid, this.computed(r, this.kuboPins.get(r.cid))))
+    }
+    return out
+  }
+
+  async recover (cid: string, options: { signal?: AbortSignal } = {}): Promise<PinInfo> {
+    const op = this.ops.get(cid)
+    if (op?.phase === 'error') { clearTimeout(op.retryTimer); this.requeue(op) } else if (op === undefined) {
+      const record = this.c.pinset.get(cid)
+      if (record !== undefined) {
+        const held = await this.c.kubo.pinType(cid, options)
+        if (isAllocatedTo(record, this.c.self) && !satisfies(held, record.mode)) this.enqueue('pin', record)
+        else if (!isAllocatedTo(record, this.c.self) && held !== undefined && held !== 'indirect') this.enqueue('unpin', record)
+      }
+    }
+    return await this.status(cid, options)
+  }
+
+  async recoverAll (options: { signal?: AbortSignal } = {}): Promise<number> {
+    this.recovering ??= (async () => {
+      try {
+        await this.refreshKuboPins(options)
+        const busy = new Set(this.ops.keys())
+        const actions = reconcile({ pins: this.c.pinset.list(), self: this.c.self, kubo: this.kuboPins, busy })
+        for (const r of actions.pin) this.enqueue('pin', r)
+        for (const r of actions.unpin) this.enqueue('unpin', r)
+        // Failed operations whose retry is due have their timers; nothing else to do here.
+        if (actions.pin.length + actions.unpin.length > 0) this.log.info({ pin: actions.pin.length, unpin: actions.unpin.length }, 'recover pass queued operations')
+        return actions.pin.length + actions.unpin.length
+      } finally {
+        this.recovering = undefined
+      }
+    })()
+    return await this.recovering
+  }
+
+  private async refreshKuboPins (options: { signal?: AbortSignal }): Promise<void> {
+    const fresh = new Map<string, KuboPinType>()
+    for await (const p of this.c.kubo.pinLs(options)) fresh.set(p.cid, p.type)
+    this.kuboPins = fresh
+  }
+
+  private ensureUnpinned (record: PinRecord): void {
+    const op = this.ops.get(record.cid)
+    if (op?.type === 'unpin' && op.phase !== 'error') return
+    const held = this.kuboPins.get(record.cid)
+    if (op === undefined && held === undefined) return
+    this.enqueue('unpin', record)
+  }
+
+  private enqueue (type: OpType, record: PinRecord): void {
+    const existing = this.ops.get(record.cid)
+    if (existing !== undefined) {
+      if (existing.type === type && existing.phase !== 'error') { existing.record = record; return }
+      // An operation of the other kind (or a failed one) is replaced; a running pin is cancelled.
+      this.drop(existing)
+    }
+    const attempts = existing?.type === type ? existing.attempts : 0
+    const op: Operation = { cid: record.cid, type, phase: 'queued', record, attempts, priority: false, updatedAt: this.now() }
+    if (this.waiting >= this.init.maxQueueSize) {
+      op.phase = 'error'
+      op.error = new QueueFullError(`${type} operation queue is full (${this.init.maxQueueSize}); raise tracker.maxQueueSize`).message
+      this.ops.set(op.cid, op)
+      this.scheduleRetry(op)
+      return
+    }
+    this.ops.set(op.cid, op)
+    this.push(op)
+  }
+
+  private push (op: Operation): void {
+    op.phase = 'queued'
+    op.updatedAt = this.now()
+    this.waiting++
+    if (op.type === 'unpin') this.unpinLane.push(op)
+    else {
+      op.priority = isPriority(op.record, op.attempts, this.now(), this.init.priorityMaxAgeMs, this.init.priorityMaxRetries)
+      ;(op.priority ? this.priorityLane : this.normalLane).push(op)
+    }
+    this.pump()
+  }
+
+  private requeue (op: Operation): void {
+    if (this.ops.get(op.cid) !== op) return
+    this.push(op)
+  }
+
+  private drop (op: Operation): void {
+    if (op.phase === 'queued') this.waiting--
+    op.controller?.abort()
+    clearTimeout(op.retryTimer)
+    // Marks the object stale: lanes skip operations that are no longer in the table.
+    this.ops.delete(op.cid)
+  }
+
+  private next (): Operation | undefined {
+    for (const lane of [this.priorityLane, this.unpinLane, this.normalLane]) {
+      for (;;) {
+        const op = lane.shift()
+        if (op === undefined) break
+        if (this.ops.get(op.cid) === op && op.phase === 'queued') return op
+      }
+    }
+    return undefined
+  }
+
+  private pump (): void {
+    while (this.started && this.running < this.init.concurrentPins) {
+      const op = this.next()
+      if (op === undefined) return
+      this.waiting--
+      this.running++
+      void this.run(op).finally(() => { this.running--; this.pump() })
+    }
+  }
+
+  private async run (op: Operation): Promise<void> {
+    op.phase = 'running'
+    op.attempts++
+    op.updatedAt = this.now()
+    op.controller = new AbortController()
+    const signal = op.controller.signal
+    try {
+      if (op.type === 'pin') {
+        op.progress = { nodes: 0, bytes: 0 }
+        await this.c.kubo.pinAdd(op.cid, {
+          mode: op.record.mode,
+          name: op.record.name === '' ? undefined : op.record.name,
+          noProgressTimeoutMs: this.init.pinTimeoutMs,
+          onProgress: (nodes, bytes) => { op.progress = { nodes, bytes } },
+          signal
+        })
+        this.kuboPins.set(op.cid, op.record.mode)
+      } else {
+        await this.c.kubo.pinRm(op.cid, { signal })
+        this.kuboPins.delete(op.cid)
+      }
+      if (this.ops.get(op.cid) === op) this.ops.delete(op.cid)
+      this.log.debug({ cid: op.cid, type: op.type }, 'operation done')
+    } catch (err) {
+      if (this.ops.get(op.cid) !== op || !this.started) return
+      op.phase = 'error'
+      op.error = (err as Error).message
+      op.updatedAt = this.now()
+      this.log.warn({ err, cid: op.cid, type: op.type, attempts: op.attempts }, 'operation failed, will retry')
+      this.scheduleRetry(op)
+    } finally {
+      op.controller = undefined
+    }
+  }
+
+  private scheduleRetry (op: Operation): void {
+    const delay = retryDelay(op.attempts, this.init.retryMinMs, this.init.retryMaxMs)
+    op.retryTimer = setTimeout(() => { this.requeue(op) }, delay)
+    op.retryTimer.unref()
+  }
+
+  private computed (record: PinRecord | undefined, held: KuboPinType | undefined): TrackerStatus {
+    if (record === undefined) return 'unpinned'
+    if (!isAllocatedTo(record, this.c.self)) return 'remote'
+    return satisfies(held, record.mode) ? 'pinned' : 'unexpectedly_unpinned'
+  }
+
+  private opInfo (op: Operation): PinInfo {
+    const status: TrackerStatus = op.type === 'pin'
+      ? (op.phase === 'queued' ? 'queued' : op.phase === 'running' ? 'pinning' : 'pin_error')
+      : (op.phase === 'queued' ? 'unpin_queued' : op.phase === 'running' ? 'unpinning' : 'unpin_error')
+    return {
+      cid: op.cid,
+      peer: this.c.self,
+      status,
+      ...(op.error !== undefined && op.phase === 'error' ? { error: op.error } : {}),
+      attempts: op.attempts,
+      priority: op.priority,
+      ...(op.progress !== undefined && op.phase === 'running' ? { progress: op.progress } : {}),
+      updatedAt: op.updatedAt
+    }
+  }
+
+  private info (cid: string, status: TrackerStatus): PinInfo {
+    return { cid, peer: this.c.self, status, attempts: 0, priority: false, updatedAt: this.now() }
+  }
+}

@@ -1,0 +1,48 @@
+import type { PinRecord } from '../types.js'
+import type { Startable } from '../lifecycle.js'
+
+/** Where one pin stands on one peer (IPFS Cluster's tracker statuses). */
+export type TrackerStatus =
+  | 'queued' | 'pinning' | 'pinned' | 'pin_error'
+  | 'unpin_queued' | 'unpinning' | 'unpinned' | 'unpin_error'
+  | 'remote' | 'unexpectedly_unpinned' | 'cluster_error'
+
+/** One pin's status on one peer. */
+export interface PinInfo {
+  cid: string
+  peer: string
+  status: TrackerStatus
+  /** The last error, for *_error statuses (and cluster_error: why the peer did not answer). */
+  error?: string
+  /** Attempts of the current operation so far. */
+  attempts: number
+  /** Whether the operation is in the priority lane. */
+  priority: boolean
+  /** Kubo's progress of a running pin: blocks and bytes fetched. */
+  progress?: { nodes: number, bytes: number }
+  /** Unix ms of the last status change. */
+  updatedAt: number
+}
+
+/**
+ * Makes this peer's Kubo hold exactly the pins allocated to it. It learns what to do only from
+ * the pinset (track/untrack, called on pinset change events) and from periodic recover passes
+ * that compare the pinset with Kubo. Status is computed from the operation table, the pinset and
+ * Kubo; nothing of its own is persisted.
+ */
+export interface PinTracker extends Startable {
+  /** The pinset holds `record` (added or changed). */
+  track (record: PinRecord): void
+  /** `record` was removed from the pinset. */
+  untrack (record: PinRecord): void
+  /** This peer's status for one CID (asks Kubo). */
+  status (cid: string, options?: { signal?: AbortSignal }): Promise<PinInfo>
+  /** This peer's status for every pin in the pinset (one Kubo pin listing). */
+  statusAll (options?: { signal?: AbortSignal }): Promise<PinInfo[]>
+  /** Retries one CID now if it is failing or missing. */
+  recover (cid: string, options?: { signal?: AbortSignal }): Promise<PinInfo>
+  /** Runs a recover pass now; resolves with the number of operations it queued. */
+  recoverAll (options?: { signal?: AbortSignal }): Promise<number>
+  /** Operations waiting (for metrics and allocation). */
+  queued (): number
+}

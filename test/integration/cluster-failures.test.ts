@@ -1,0 +1,121 @@
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { startKubos, type KuboDaemon } from '../fixtures/kubo.js'
+import { startCluster, waitForMesh, FAST_CLUSTER_ARGS, type TestPeer } from '../fixtures/cluster.js'
+import { makeCids } from '../fixtures/cids.js'
+import { httpRequest } from '../fixtures/http.js'
+import { waitFor } from '../fixtures/wait-for.js'
+
+// 4 real Kubo daemons with 4 pinmesh processes: content nobody has, queue priority, a peer dying.
+
+const TTL_MS = 1500
+const ARGS = [...FAST_CLUSTER_ARGS, '--tracker-priority-max-age', '2s', '--cluster-pin-wait', 'committed']
+
+let kubos: KuboDaemon[]
+let peers: TestPeer[]
+
+before(async () => {
+  kubos = await startKubos(4)
+  peers = await startCluster(4, { kuboApis: kubos.map(k => k.apiMultiaddr), args: ARGS })
+  await waitForMesh(peers)
+})
+after(async () => {
+  await Promise.all((peers ?? []).map(async p => { await p.proc.destroy() }))
+  await Promise.all((kubos ?? []).map(async k => { await k.destroy() }))
+})
+
+async function addOnly (kubo: KuboDaemon, text: string): Promise<string> {
+  const r = await kubo.cli(['add', '-q', '--pin=false'], { input: text })
+  assert.equal(r.code, 0, r.stderr)
+  return r.stdout.trim()
+}
+
+async function pinVia (p: TestPeer, cid: string, query = ''): Promise<void> {
+  const r = await httpRequest(`${p.proc.proxyUrl}/api/v0/pin/add?arg=${cid}${query}`)
+  assert.equal(r.status, 200, r.body.toString())
+}
+
+test('a CID nobody can provide ends in pin_error after the no-progress timeout and is retried; other pins are unaffected', async () => {
+  const [nobody] = await makeCids(1, 'nobody-has-this')
+  const c = peers[2] as TestPeer
+  await pinVia(c, nobody as string, `&replication=1&user-allocations=${c.proc.peerId}`)
+  const failed = await waitFor(async () => {
+    const i = (await c.admin.status(nobody as string)).peerMap[c.proc.peerId]
+    return i?.status === 'pin_error' ? i : undefined
+  }, { timeoutMs: 15_000, message: 'pin_error' })
+  assert.match(failed.error ?? '', /progress/i)
+  await waitFor(async () => ((await c.admin.status(nobody as string)).peerMap[c.proc.peerId]?.attempts ?? 0) >= 2, { timeoutMs: 15_000, message: 'retried' })
+  const ok = await addOnly(kubos[0] as KuboDaemon, 'available meanwhile\n')
+  await pinVia(c, ok, `&replication=1&user-allocations=${c.proc.peerId}&wait=pinned`)
+  assert.equal((await c.admin.status(ok)).peerMap[c.proc.peerId]?.status, 'pinned')
+})
+
+test('a new pin overtakes 1,000 queued old ones', async () => {
+  const d = peers[3] as TestPeer
+  const backlog = await makeCids(1000, 'backlog')
+  assert.equal(await d.admin.pinMany(backlog.map(cid => ({ cid, replicationMin: 1, replicationMax: 1, userAllocations: [d.proc.peerId] }))), 1000)
+  // After a restart, older than priorityMaxAge (2 s), the backlog is re-queued in the normal lane.
+  await d.proc.stop()
+  await new Promise(resolve => setTimeout(resolve, 2500))
+  await d.proc.restart()
+  await waitFor(async () => ((await d.admin.pinsetStats()).queued ?? 0) > 900, { timeoutMs: 20_000, message: 'backlog queued' })
+  const fresh = await addOnly(kubos[1] as KuboDaemon, 'jump the queue\n')
+  const started = Date.now()
+  await pinVia(d, fresh, `&replication=1&user-allocations=${d.proc.peerId}`)
+  await waitFor(async () => (await d.admin.status(fresh)).peerMap[d.proc.peerId]?.status === 'pinned', { timeoutMs: 15_000, message: 'new pin pinned' })
+  const queued = (await d.admin.pinsetStats()).queued ?? 0
+  assert.ok(queued > 800, `the new pin was done in ${Date.now() - started} ms while ${queued} old ones still waited`)
+  await d.admin.unpinMany(backlog)
+})
+
+test('repinning: a peer holding pins dies; within 2x the metrics TTL each of its pins is held by 2 live peers again', async (t) => {
+  const a = peers[0] as TestPeer
+  const cids = await Promise.all(Array.from({ length: 6 }, async (_, i) => await addOnly(kubos[i % 4] as KuboDaemon, `replicated ${i}\n`)))
+  for (const cid of cids) await pinVia(a, cid, '&replication=2&wait=pinned')
+  const counts = new Map<string, number>()
+  for (const cid of cids) for (const p of (await a.admin.status(cid)).allocations) counts.set(p, (counts.get(p) ?? 0) + 1)
+  const victimId = [...counts.entries()].sort((x, y) => y[1] - x[1])[0]?.[0] as string
+  const victim = peers.find(p => p.proc.peerId === victimId) as TestPeer
+  const affected: string[] = []
+  for (const cid of cids) if ((await a.admin.status(cid)).allocations.includes(victimId)) affected.push(cid)
+  const observer = peers.find(p => p !== victim) as TestPeer
+  // A blink shorter than the TTL changes nothing: no re-allocation, no repin storm.
+  const before = await Promise.all(cids.map(async cid => await observer.admin.allocation(cid)))
+  victim.proc.process.kill('SIGSTOP')
+  await new Promise(resolve => setTimeout(resolve, TTL_MS / 2))
+  victim.proc.process.kill('SIGCONT')
+  await new Promise(resolve => setTimeout(resolve, TTL_MS))
+  assert.deepEqual(await Promise.all(cids.map(async cid => await observer.admin.allocation(cid))), before)
+  await victim.proc.kill()
+  const killedAt = Date.now()
+  await waitFor(async () => {
+    for (const cid of affected) {
+      const s = await observer.admin.status(cid)
+      const live = Object.entries(s.peerMap).filter(([id, i]) => id !== victimId && i.status === 'pinned')
+      if (live.length < 2) return false
+    }
+    return true
+  }, { timeoutMs: 2 * TTL_MS + 1000, intervalMs: 100, message: 'every affected pin held by 2 live peers' })
+  const took = Date.now() - killedAt
+  t.diagnostic(`re-replicated in ${took} ms (TTL ${TTL_MS} ms)`)
+  assert.ok(took <= 2 * TTL_MS, `re-replicated in ${took} ms`)
+  await victim.proc.restart()
+})
+
+test('a pin past its expiry is removed from the pinset and unpinned everywhere', async () => {
+  const a = peers[0] as TestPeer
+  const cid = await addOnly(kubos[0] as KuboDaemon, 'expires soon\n')
+  await pinVia(a, cid, '&expire-in=2s&wait=pinned')
+  const rec = await a.admin.allocation(cid)
+  assert.ok(rec.expireAt !== undefined && rec.expireAt > Date.now())
+  await waitFor(async () => {
+    for (const p of peers) {
+      try { await p.admin.allocation(cid); return false } catch { /* gone here */ }
+    }
+    return true
+  }, { timeoutMs: 15_000, message: 'expired pin removed from every pinset' })
+  await waitFor(async () => {
+    for (const k of kubos) if ((await k.cli(['pin', 'ls', '--type=recursive', cid])).code === 0) return false
+    return true
+  }, { timeoutMs: 15_000, message: 'unpinned on every Kubo' })
+})

@@ -1,0 +1,126 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { pino } from 'pino'
+import { StatelessTracker } from '../../../src/tracker/index.js'
+import type { PinSetReader } from '../../../src/pinset/index.js'
+import type { PinRecord } from '../../../src/types.js'
+import { FakeKubo } from '../../fixtures/fake-kubo.js'
+import { makeCids } from '../../fixtures/cids.js'
+import { waitFor } from '../../fixtures/wait-for.js'
+
+const logger = pino({ level: 'silent' })
+
+class MapPinset implements PinSetReader {
+  readonly map = new Map<string, PinRecord>()
+  get (cid: string): PinRecord | undefined { return this.map.get(cid) }
+  has (cid: string): boolean { return this.map.has(cid) }
+  get size (): number { return this.map.size }
+  list (): IterableIterator<PinRecord> { return this.map.values() }
+  onChange (): () => void { return () => {} }
+}
+
+function rec (cid: string, over: Partial<PinRecord> = {}): PinRecord {
+  return { cid, name: '', mode: 'recursive', replicationMin: -1, replicationMax: -1, allocations: [], metadata: {}, createdAt: Date.now(), updatedAt: Date.now(), updatedBy: 'x', ...over }
+}
+
+const INIT = { concurrentPins: 2, maxQueueSize: 100_000, recoverIntervalMs: 60_000, retryMinMs: 50, retryMaxMs: 200, priorityMaxAgeMs: 60_000, priorityMaxRetries: 5, pinTimeoutMs: 150 }
+
+async function setup (t: { after: (fn: () => Promise<void>) => void }, init: Partial<typeof INIT> = {}): Promise<{ kubo: FakeKubo, pinset: MapPinset, tracker: StatelessTracker }> {
+  const kubo = new FakeKubo()
+  const pinset = new MapPinset()
+  const tracker = new StatelessTracker({ kubo, pinset, self: 'me', logger }, { ...INIT, ...init })
+  await tracker.start()
+  t.after(async () => { await tracker.stop() })
+  return { kubo, pinset, tracker }
+}
+
+function track (pinset: MapPinset, tracker: StatelessTracker, r: PinRecord): void {
+  pinset.map.set(r.cid, r)
+  tracker.track(r)
+}
+
+test('a tracked pin allocated here is pinned in Kubo with its mode and name', async (t) => {
+  const { kubo, pinset, tracker } = await setup(t)
+  const [a, b] = await makeCids(2, 't1')
+  kubo.makeAvailable(a as string)
+  kubo.makeAvailable(b as string)
+  track(pinset, tracker, rec(a as string, { name: 'named' }))
+  track(pinset, tracker, rec(b as string, { mode: 'direct' }))
+  await waitFor(async () => (await tracker.status(a as string)).status === 'pinned' && (await tracker.status(b as string)).status === 'pinned')
+  assert.deepEqual(kubo.pins.get(a as string), { type: 'recursive', name: 'named' })
+  assert.equal(kubo.pins.get(b as string)?.type, 'direct')
+})
+
+test('a remote pin is not pinned here, and is unpinned if Kubo held it', async (t) => {
+  const { kubo, pinset, tracker } = await setup(t)
+  const [a] = await makeCids(1, 't2')
+  kubo.makeAvailable(a as string)
+  await kubo.pinAdd(a as string, { mode: 'recursive' })
+  await tracker.recoverAll()
+  track(pinset, tracker, rec(a as string, { allocations: ['other'], replicationMin: 1, replicationMax: 1 }))
+  await waitFor(() => !kubo.pins.has(a as string), { message: 'unpinned' })
+  assert.equal((await tracker.status(a as string)).status, 'remote')
+})
+
+test('an unavailable CID fails with pin_error after the no-progress timeout and is retried with backoff', async (t) => {
+  const { kubo, pinset, tracker } = await setup(t)
+  const [a] = await makeCids(1, 't3')
+  track(pinset, tracker, rec(a as string))
+  const failed = await waitFor(async () => { const s = await tracker.status(a as string); return s.status === 'pin_error' ? s : undefined })
+  assert.match(failed.error ?? '', /progress/i)
+  await waitFor(async () => (await tracker.status(a as string)).attempts >= 3, { message: 'retried' })
+  kubo.makeAvailable(a as string)
+  await waitFor(async () => (await tracker.status(a as string)).status === 'pinned', { message: 'pinned once available' })
+})
+
+test('untrack of a pinned CID unpins it; an unpin cancels a running pin', async (t) => {
+  const { kubo, pinset, tracker } = await setup(t, { pinTimeoutMs: 5000 })
+  const [a, slow] = await makeCids(2, 't4')
+  kubo.makeAvailable(a as string)
+  const r = rec(a as string)
+  track(pinset, tracker, r)
+  await waitFor(() => kubo.pins.has(a as string))
+  pinset.map.delete(r.cid)
+  tracker.untrack(r)
+  await waitFor(() => !kubo.pins.has(a as string))
+  const s = rec(slow as string)
+  track(pinset, tracker, s)
+  await waitFor(async () => (await tracker.status(slow as string)).status === 'pinning')
+  pinset.map.delete(s.cid)
+  tracker.untrack(s)
+  await waitFor(async () => (await tracker.status(slow as string)).status === 'unpinned', { timeoutMs: 2000, message: 'running pin cancelled' })
+  assert.equal(kubo.pins.has(slow as string), false)
+})
+
+test('a recover pass finds pins removed behind its back (unexpectedly_unpinned) and pins them again', async (t) => {
+  const { kubo, pinset, tracker } = await setup(t)
+  const [a] = await makeCids(1, 't5')
+  kubo.makeAvailable(a as string)
+  track(pinset, tracker, rec(a as string))
+  await waitFor(() => kubo.pins.has(a as string))
+  await kubo.pinRm(a as string)
+  assert.equal((await tracker.status(a as string)).status, 'unexpectedly_unpinned')
+  assert.equal(await tracker.recoverAll(), 1)
+  await waitFor(() => kubo.pins.has(a as string))
+})
+
+test('new pins go before old ones waiting in the queue', async (t) => {
+  const { kubo, pinset, tracker } = await setup(t, { concurrentPins: 1, priorityMaxAgeMs: 1000, pinTimeoutMs: 5000 })
+  const cids = await makeCids(21, 't6')
+  kubo.setLatency('pinAdd', 20)
+  for (const c of cids.slice(0, 20)) { kubo.makeAvailable(c); track(pinset, tracker, rec(c, { updatedAt: Date.now() - 10_000 })) }
+  const fresh = cids[20] as string
+  kubo.makeAvailable(fresh)
+  track(pinset, tracker, rec(fresh))
+  await waitFor(() => kubo.pins.has(fresh))
+  assert.ok(kubo.pins.size <= 3, `only ${kubo.pins.size - 1} old pins went first`)
+})
+
+test('a full queue turns new operations into pin_error naming the setting to raise', async (t) => {
+  const { pinset, tracker } = await setup(t, { maxQueueSize: 3, concurrentPins: 1, pinTimeoutMs: 5000 })
+  const cids = await makeCids(6, 't7')
+  for (const c of cids) track(pinset, tracker, rec(c))
+  const last = await tracker.status(cids[5] as string)
+  assert.equal(last.status, 'pin_error')
+  assert.match(last.error ?? '', /tracker\.maxQueueSize/)
+})
