@@ -2,12 +2,12 @@ import { join } from 'node:path'
 import type { Config } from './config/index.js'
 import { createRootLogger, forComponent, type Logger } from './logger.js'
 import { startAll, stopAll, type Startable } from './lifecycle.js'
-import { KuboProxy, clusterIntercepts } from './proxy/index.js'
+import { KuboProxy, clusterIntercepts, kuboAuthorizationHeader } from './proxy/index.js'
 import { createClusterNet, loadOrCreateIdentity, swarmKeyFromSecret, type ClusterNet } from './net/index.js'
 import { YjsPinSet } from './pinset/index.js'
 import { PinsetReplicator } from './pinset/sync/index.js'
 import { PinsetCluster, type Cluster } from './cluster/index.js'
-import { AdminApi } from './api/index.js'
+import { AdminApi, AdminMetrics } from './api/index.js'
 import { HttpKuboClient } from './kubo/index.js'
 import { StatelessTracker } from './tracker/index.js'
 import { GossipMonitor } from './metrics/index.js'
@@ -51,8 +51,9 @@ export async function createNode (config: Config, overrides: NodeOverrides = {})
   const isTrusted = (peer: string): boolean => trustAll || peer === peerId || trustedSet.has(peer)
   const trusted = trustAll || trustedSet.has(peerId)
   const kuboUrl = toHttpUrl(config.kubo.api)
+  const kuboAuthorization = kuboAuthorizationHeader(config.kubo.authorization)
 
-  const kubo = new HttpKuboClient({ url: kuboUrl, connectTimeoutMs: config.kubo.connectTimeoutMs, requestTimeoutMs: config.kubo.requestTimeoutMs, logger: log('kubo') })
+  const kubo = new HttpKuboClient({ url: kuboUrl, connectTimeoutMs: config.kubo.connectTimeoutMs, requestTimeoutMs: config.kubo.requestTimeoutMs, logger: log('kubo'), authorization: kuboAuthorization })
   const pinset = new YjsPinSet({ logger: log('pinset') }, { dir: join(config.path, 'pinset'), trusted, compactMinLogBytes: config.pinset.compactLogBytes })
   const replicator = new PinsetReplicator({ libp2p: net.libp2p, doc: pinset, logger: log('pinset.sync') }, {
     clusterName: config.cluster.name,
@@ -102,10 +103,13 @@ export async function createNode (config: Config, overrides: NodeOverrides = {})
     connectKubos: config.cluster.connectKubos,
     maintenanceIntervalMs: config.tracker.recoverIntervalMs
   })
-  const api = new AdminApi({ cluster, logger: log('api') }, config.api)
+  const metrics = new AdminMetrics({ cluster, logger: log('api') }, { statusIntervalMs: config.api.metricsStatusIntervalMs })
+  const api = new AdminApi({ cluster, logger: log('api'), metrics }, config.api)
   const proxy = new KuboProxy({
     kuboUrl,
     kuboConnectTimeoutMs: config.kubo.connectTimeoutMs,
+    kuboAuthorization,
+    observe: metrics.observeProxy,
     intercepts: clusterIntercepts(cluster, { pinWait: config.cluster.pinWait, pinWaitTimeoutMs: config.cluster.pinWaitTimeoutMs }),
     logger: log('proxy')
   }, config.proxy)

@@ -22,6 +22,16 @@ export interface AdminClientOptions {
   authorization?: string
 }
 
+/** `Authorization` value for HTTP Basic credentials. */
+export function basicAuthorization (user: string, password: string): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
+}
+
+/** `Authorization` value for a bearer token. */
+export function bearerAuthorization (token: string): string {
+  return `Bearer ${token}`
+}
+
 /** Typed client of the admin API (the `pinmesh` CLI and tests use it). */
 export class AdminClient {
   private readonly base: string
@@ -43,6 +53,9 @@ export class AdminClient {
   async recover (cid: string, o?: { signal?: AbortSignal }): Promise<GlobalPinInfo> { return await this.json('POST', `/pins/${encodeURIComponent(cid)}/recover`, undefined, o) }
   async allocation (cid: string, o?: { signal?: AbortSignal }): Promise<PinRecord> { return await this.json('GET', `/allocations/${encodeURIComponent(cid)}`, undefined, o) }
   async pinsetStats (o?: { signal?: AbortSignal }): Promise<Record<string, number>> { return await this.json('GET', '/pinset/stats', undefined, o) }
+  async version (o?: { signal?: AbortSignal }): Promise<{ version: string }> { return await this.json('GET', '/version', undefined, o) }
+  /** `GET /metrics`: Prometheus' text format, as served. */
+  async metrics (o?: { signal?: AbortSignal }): Promise<string> { return await (await this.request('GET', '/metrics', undefined, o)).text() }
 
   async pin (cid: string, query: Record<string, string> = {}, o?: { signal?: AbortSignal }): Promise<PinRecord> {
     const q = new URLSearchParams(query).toString()

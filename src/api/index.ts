@@ -1,4 +1,6 @@
 export { AdminApi, type AdminApiInit, type AdminApiComponents } from './server.js'
-export { toApiError, ApiError, type ApiErrorBody } from './errors.js'
+export { toApiError, ApiError, API_ERROR_CODES, type ApiErrorBody, type ApiErrorCode } from './errors.js'
+export { ApiAuth, type ApiAuthInit } from './auth.js'
+export { AdminMetrics, type AdminMetricsInit, type AdminMetricsComponents, type ProxyObservation } from './metrics.js'
 export { pinRequestFromQuery } from './routes/pins.js'
-export { AdminClient, AdminApiError, type AdminClientOptions } from './client.js'
+export { AdminClient, AdminApiError, basicAuthorization, bearerAuthorization, type AdminClientOptions } from './client.js'

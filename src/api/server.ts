@@ -9,28 +9,64 @@ import { matchRoute, type Route } from './router.js'
 import { sendJson } from './http.js'
 import { pinRoutes } from './routes/pins.js'
 import { peerRoutes } from './routes/peers.js'
+import { uiRoutes } from './routes/ui.js'
+import { ApiAuth } from './auth.js'
+import { AdminMetrics } from './metrics.js'
 
 export interface AdminApiInit {
   listen: string
+  /** user → password accepted as `Authorization: Basic`. @default {} */
+  basicAuth?: Readonly<Record<string, string>>
+  /** Tokens accepted as `Authorization: Bearer`. @default [] */
+  bearerTokens?: readonly string[]
+  /** Whether GET /metrics needs credentials when auth is configured. @default true */
+  metricsAuth?: boolean
+  /** How long the cluster-wide status behind /metrics is reused. @default 10000 */
+  metricsStatusIntervalMs?: number
 }
 
 export interface AdminApiComponents {
   cluster: Cluster
   logger: Logger
+  /** Shared with the proxy, which reports its request latencies into it; built here if absent. */
+  metrics?: AdminMetrics
 }
 
-/** The admin HTTP API (JSON, `{code, message}` errors). */
+/**
+ * The admin HTTP API (JSON, `{code, message}` errors). With users or tokens configured every
+ * request except GET /health (and GET /metrics when `metricsAuth` is false) needs valid
+ * credentials, else 401 ERR_UNAUTHORIZED with a `WWW-Authenticate` challenge.
+ */
 export class AdminApi implements Startable {
   private readonly init: AdminApiInit
   private readonly log: Logger
   private readonly routes: Route[]
+  private readonly auth: ApiAuth
+  readonly metrics: AdminMetrics
   private server?: Server
   private bound?: HostPort
 
   constructor (components: AdminApiComponents, init: AdminApiInit) {
     this.init = init
     this.log = components.logger
-    this.routes = [...peerRoutes(components.cluster), ...pinRoutes(components.cluster)]
+    this.auth = new ApiAuth(init)
+    this.metrics = components.metrics ?? new AdminMetrics({ cluster: components.cluster, logger: components.logger }, { statusIntervalMs: init.metricsStatusIntervalMs ?? 10_000 })
+    const metrics = this.metrics
+    this.routes = [
+      ...peerRoutes(components.cluster),
+      ...pinRoutes(components.cluster),
+      {
+        method: 'GET',
+        path: '/metrics',
+        auth: init.metricsAuth ?? true,
+        handle: async ({ res }) => {
+          const body = await metrics.render()
+          res.writeHead(200, { 'Content-Type': metrics.contentType, 'Content-Length': Buffer.byteLength(body) })
+          res.end(body)
+        }
+      },
+      ...uiRoutes()
+    ]
   }
 
   get address (): HostPort {
@@ -64,11 +100,22 @@ export class AdminApi implements Startable {
   }
 
   private async dispatch (req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint()
     const controller = new AbortController()
-    res.once('close', () => { if (!res.writableFinished) controller.abort() })
+    let routeLabel = 'unmatched'
+    res.once('close', () => {
+      if (!res.writableFinished) controller.abort()
+      this.metrics.observeApi(routeLabel, req.method ?? 'GET', res.statusCode, Number(process.hrtime.bigint() - started) / 1e9)
+    })
     try {
       const url = new URL(req.url ?? '/', 'http://admin.invalid')
       const match = matchRoute(this.routes, req.method ?? 'GET', url.pathname.replace(/\/+$/, '') || '/')
+      if (match !== undefined && 'route' in match) routeLabel = match.route.path
+      // Unknown paths need credentials too, so that the API's shape is not probed anonymously.
+      if (this.auth.enabled && (match === undefined || !('route' in match) || match.route.auth !== false) && !this.auth.check(req.headers.authorization)) {
+        res.setHeader('WWW-Authenticate', this.auth.challenge)
+        throw new ApiError(401, 'ERR_UNAUTHORIZED', req.headers.authorization === undefined ? 'credentials required (Authorization: Basic or Bearer)' : 'invalid credentials')
+      }
       if (match === undefined) throw new ApiError(404, 'ERR_NOT_FOUND', `no such endpoint: ${req.method} ${url.pathname}`)
       if ('allowed' in match) {
         res.setHeader('Allow', match.allowed.join(', '))

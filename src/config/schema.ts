@@ -1,7 +1,17 @@
 import { hostname } from 'node:os'
 import { str, int, bool, oneOf, duration, listenAddress, httpEndpoint, stringMap, stringList, type Field } from './fields.js'
+import { credentialsMap, authorizationList, kuboAuthorization, secretList, type ProxyAuthorization } from './auth-fields.js'
+
+export type { ProxyAuthorization }
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
+
+/** The origins Kubo always allows on its RPC port (kubo core/corehttp/commands.go), `<port>` being the port. */
+const KUBO_LOCAL_ORIGINS = [
+  'http://127.0.0.1:<port>', 'https://127.0.0.1:<port>', 'http://[::1]:<port>', 'https://[::1]:<port>',
+  'http://localhost:<port>', 'https://localhost:<port>',
+  'chrome-extension://nibjojkomfdiaoajekhjakgkdhaomnch', 'chrome-extension://hjoieblefckbooibpepigmacodalfndh'
+]
 
 /**
  * Every setting pinmesh reads, one section per component. Each component receives only its own
@@ -13,13 +23,16 @@ export const schema = {
     headersTimeoutMs: duration('headersTimeout', '30s', 'How long a client may take to send its request headers (bounds slow-loris clients; bodies have no time limit).', { minMs: 1000 }),
     keepAliveTimeoutMs: duration('keepAliveTimeout', '60s', 'How long an idle client connection is kept open.'),
     maxHeaderSize: int(16384, 'Largest request header block accepted, in bytes.', { min: 4096, max: 1 << 20 }),
-    accessLog: bool(false, 'Log one line per proxied request (component `proxy.access`).')
+    accessLog: bool(false, 'Log one line per proxied request (component `proxy.access`).'),
+    authorizations: authorizationList('Secrets a client must send to use the proxy, as in Kubo\'s API.Authorizations: `basic:user:pass`, `bearer:token` or `token` (what `ipfs --api-auth` takes), comma-separated; or, in config.json, Kubo\'s own {"name": {"AuthSecret", "AllowedPaths"}} object. Empty: no auth.'),
+    allowedOrigins: stringList(KUBO_LOCAL_ORIGINS, 'Browser origins (Origin/Referer) allowed to call the proxy, checked like Kubo does; `<port>` stands for the proxy\'s port and `*` allows any. Replaces the default list.')
   },
   kubo: {
     api: httpEndpoint('/ip4/127.0.0.1/tcp/5001', 'RPC address of the local Kubo daemon (multiaddr or http URL).'),
     connectTimeoutMs: duration('connectTimeout', '5s', 'Give up connecting to Kubo after this long; the client gets a Kubo-shaped error.', { minMs: 1 }),
     requestTimeoutMs: duration('requestTimeout', '5m', "Timeout of pinmesh's own short calls to Kubo (id, repo/stat, pin/ls, swarm/connect); pins use pinTimeout.", { minMs: 1 }),
-    pinTimeoutMs: duration('pinTimeout', '2m', 'A pin is abandoned (pin_error, retried later) when Kubo reports no progress fetching its blocks for this long.', { minMs: 100 })
+    pinTimeoutMs: duration('pinTimeout', '2m', 'A pin is abandoned (pin_error, retried later) when Kubo reports no progress fetching its blocks for this long.', { minMs: 100 }),
+    authorization: kuboAuthorization('Credentials pinmesh sends to its Kubo when Kubo has API.Authorizations: an Authorization header value (`Basic …`, `Bearer …`) or a secret as `ipfs --api-auth` takes it (`basic:user:pass`, `bearer:token`). Empty: none.')
   },
   cluster: {
     name: str('pinmesh', 'Cluster name. Peers only replicate with peers of the same name (it names the gossip topic).', (v) => { if (v.trim() === '') throw new Error('must not be empty') }),
@@ -53,7 +66,11 @@ export const schema = {
     priorityMaxRetries: int(5, 'Failures after which a pin no longer goes first.', { min: 0 })
   },
   api: {
-    listen: listenAddress('/ip4/127.0.0.1/tcp/9094', 'Address of the admin HTTP API (JSON).')
+    listen: listenAddress('/ip4/127.0.0.1/tcp/9094', 'Address of the admin HTTP API (JSON).'),
+    basicAuth: credentialsMap('Users allowed on the admin API, user → password (env/flag form user:pass,user2:pass2). With basicAuth or bearerTokens set, every request but GET /health needs credentials. Empty: no auth.'),
+    bearerTokens: secretList('Tokens accepted on the admin API as `Authorization: Bearer <token>` (comma-separated in env and flags). Empty: none.'),
+    metricsAuth: bool(true, 'Whether GET /metrics needs credentials when admin API auth is configured (false lets Prometheus scrape without them).'),
+    metricsStatusIntervalMs: duration('metricsStatusInterval', '10s', 'GET /metrics recomputes the cluster-wide pin status (pins by status, replication deficit) at most this often.', { minMs: 0 })
   },
   pinset: {
     batchWindowMs: duration('batchWindow', '10ms', 'Local pinset changes are collected this long before one gossip message goes out.'),

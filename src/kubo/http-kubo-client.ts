@@ -22,6 +22,8 @@ export interface HttpKuboClientInit {
    */
   requestTimeoutMs: number
   logger: Logger
+  /** Authorization header value for every call, when Kubo has API.Authorizations (`Basic …`, `Bearer …`). */
+  authorization?: string
 }
 
 type Params = Record<string, string | readonly string[] | undefined>
@@ -48,9 +50,11 @@ export class HttpKuboClient implements KuboClient {
   private readonly agent: Agent
   private readonly requestTimeoutMs: number
   private readonly log: Logger
+  private readonly headers: Record<string, string>
 
   constructor (init: HttpKuboClientInit) {
     this.base = init.url.replace(/\/+$/, '')
+    this.headers = { 'user-agent': 'pinmesh', ...(init.authorization !== undefined && init.authorization !== '' ? { authorization: init.authorization } : {}) }
     this.requestTimeoutMs = init.requestTimeoutMs
     this.log = init.logger
     // undici's own headers/body timeouts (300 s) would cut pins and long streams; deadlines are ours.
@@ -269,7 +273,7 @@ export class HttpKuboClient implements KuboClient {
     let res: Dispatcher.ResponseData
     try {
       res = await request(`${this.base}/api/v0/${path}?${query(params)}`, {
-        method: 'POST', dispatcher: this.agent, signal: scope.signal, headers: { 'user-agent': 'pinmesh' }
+        method: 'POST', dispatcher: this.agent, signal: scope.signal, headers: this.headers
       })
     } catch (err) {
       throw this.explain(err, scope)

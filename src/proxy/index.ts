@@ -1,4 +1,6 @@
-export { KuboProxy, type KuboProxyInit, type KuboProxyComponents } from './server.js'
+export { KuboProxy, commandLabel, type KuboProxyInit, type KuboProxyComponents, type ProxyRequestObservation } from './server.js'
+export { ProxyAuth, convertAuthSecret, kuboAuthorizationHeader, KUBO_ACCESS_DENIED, type ProxyAuthEntry } from './auth.js'
+export { OriginPolicy, goRefererOrigin, type OriginDecision, type OriginPolicyInit } from './origin.js'
 export { matchIntercept, API_PREFIX, type InterceptHandler, type InterceptTable, type InterceptContext } from './routes.js'
 export { sendKuboError, sendKuboTextError, endWithStreamError, goJson, KUBO_COMMAND_HEADERS, KuboErrorCode } from './kubo-errors.js'
 export { toKuboError } from './error-map.js'

@@ -11,11 +11,21 @@ export interface PassthroughInit {
   /** Connecting to Kubo fails after this long. */
   connectTimeoutMs: number
   logger: Logger
+  /** Authorization header value sent to Kubo instead of the client's (Kubo's own API.Authorizations). */
+  authorization?: string
+}
+
+export interface ForwardOptions {
+  /**
+   * `Access-Control-Allow-Origin` to answer with in place of Kubo's (the proxy rewrote the
+   * browser's Origin upstream, see origin.ts); `null` drops Kubo's. Unset: Kubo's stays.
+   */
+  allowOrigin?: string | null
 }
 
 export interface Passthrough {
   /** Streams one request to Kubo and Kubo's answer back, untouched (status, headers, body, trailers). */
-  forward (req: IncomingMessage, res: ServerResponse): void
+  forward (req: IncomingMessage, res: ServerResponse, options?: ForwardOptions): void
   close (): void
 }
 
@@ -30,12 +40,20 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 export function createPassthrough (init: PassthroughInit): Passthrough {
   const agent = new ConnectTimeoutAgent(init.connectTimeoutMs)
   const proxy = createProxyServer({ target: init.target, selfHandleResponse: true, agent, xfwd: false, changeOrigin: false })
+  const forwardOptions = new WeakMap<IncomingMessage, ForwardOptions>()
 
   proxy.on('proxyRes', (proxyRes: IncomingMessage, _req: IncomingMessage, res: ServerResponse) => {
     const headers: string[] = []
     const raw = proxyRes.rawHeaders
+    const allowOrigin = forwardOptions.get(_req)?.allowOrigin
     for (let i = 0; i + 1 < raw.length; i += 2) {
-      if (!HOP_BY_HOP.has((raw[i] as string).toLowerCase())) headers.push(raw[i] as string, raw[i + 1] as string)
+      const name = (raw[i] as string).toLowerCase()
+      if (HOP_BY_HOP.has(name)) continue
+      if (name === 'access-control-allow-origin' && allowOrigin !== undefined) {
+        if (allowOrigin !== null) headers.push(raw[i] as string, allowOrigin)
+        continue
+      }
+      headers.push(raw[i] as string, raw[i + 1] as string)
     }
     res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, headers)
     // Long-lived streams (log tail, pubsub sub, a pin without progress) must show their headers now.
@@ -55,7 +73,9 @@ export function createPassthrough (init: PassthroughInit): Passthrough {
   })
 
   return {
-    forward (req, res) {
+    forward (req, res, options) {
+      if (options !== undefined) forwardOptions.set(req, options)
+      if (init.authorization !== undefined) req.headers.authorization = init.authorization
       proxy.web(req, res, {}, (err: Error & { code?: string }) => {
         if (res.writableEnded || res.destroyed || req.socket.destroyed) return
         const unavailable = new KuboUnavailableError(init.target, { cause: err })

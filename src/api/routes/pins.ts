@@ -49,6 +49,12 @@ function pinRequestFromJson (v: unknown, line: number): PinRequest {
   return v as PinRequest
 }
 
+/** Tracker statuses, plus `error` for any of the *_error ones. */
+const FILTERS: ReadonlySet<string> = new Set([
+  'queued', 'pinning', 'pinned', 'pin_error', 'unpin_queued', 'unpinning', 'unpinned', 'unpin_error',
+  'remote', 'unexpectedly_unpinned', 'cluster_error', 'error'
+])
+
 const BULK = { maxLineBytes: 64 * 1024, maxLines: 2_000_000 }
 const BULK_BATCH = 10_000
 
@@ -60,13 +66,23 @@ export function pinRoutes (cluster: Cluster): Route[] {
       path: '/pins',
       handle: async ({ res, query, signal }) => {
         const filter = (query.get('filter') ?? '').split(',').map(s => s.trim()).filter(s => s !== '')
+        const unknown = filter.find(f => !FILTERS.has(f))
+        if (unknown !== undefined) throw new InvalidParametersError(`unknown filter "${unknown}"; use one or more of ${[...FILTERS].join(', ')}`)
         const all = await cluster.statusAll({ signal })
         const keep = filter.length === 0 ? all : all.filter(g => Object.values(g.peerMap).some(i => filter.includes(i.status) || (filter.includes('error') && i.status.endsWith('error'))))
         await sendNdjson(res, keep)
       }
     },
     { method: 'GET', path: '/pins/:cid', handle: async ({ res, params, signal }) => { sendJson(res, 200, await cluster.status(params.cid as string, { signal })) } },
-    { method: 'POST', path: '/pins/:cid/recover', handle: async ({ res, params, signal }) => { sendJson(res, 200, await cluster.recover(params.cid as string, { signal })) } },
+    {
+      method: 'POST',
+      path: '/pins/:cid/recover',
+      handle: async ({ res, params, signal }) => {
+        // Checked here so that an unknown CID is a 404 before every peer is asked to recover it.
+        if (cluster.get(params.cid as string) === undefined) throw new NotFoundError(`${params.cid} is not in the cluster pinset`)
+        sendJson(res, 200, await cluster.recover(params.cid as string, { signal }))
+      }
+    },
     { method: 'POST', path: '/pins/recover', handle: async ({ res, signal }) => { sendJson(res, 200, await cluster.recoverAll({ signal })) } },
     {
       method: 'GET',

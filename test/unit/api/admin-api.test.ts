@@ -1,0 +1,193 @@
+import { test, describe, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import { AdminApi, API_ERROR_CODES } from '../../../src/api/index.js'
+import { basicAuthorization } from '../../../src/api/client.js'
+import { toMultiaddr } from '../../../src/utils/address.js'
+import { makeCids } from '../../fixtures/cids.js'
+import { ROOT } from '../../fixtures/paths.js'
+import { parsePrometheus, promValue } from '../../fixtures/prometheus.js'
+import { fakeCluster, SELF } from './fake-cluster.js'
+
+const logger = pino({ level: 'silent' })
+const AUTH = basicAuthorization('admin', 's3cret')
+const BAD_CID = 'not-a-cid'
+
+async function call (base: string, method: string, path: string, auth?: string, body?: string): Promise<{ status: number, headers: Headers, text: string, json: () => any }> {
+  const res = await fetch(base + path, { method, headers: auth !== undefined ? { authorization: auth } : {}, body, redirect: 'manual' })
+  const text = await res.text()
+  return { status: res.status, headers: res.headers, text, json: () => JSON.parse(text) }
+}
+
+function assertError (r: { status: number, json: () => any }, status: number, code: string): void {
+  assert.equal(r.status, status)
+  const body = r.json()
+  assert.deepEqual(Object.keys(body).sort(), ['code', 'message'])
+  assert.equal(body.code, code)
+  assert.equal(typeof body.message, 'string')
+  assert.ok(body.message.length > 0)
+}
+
+describe('admin API with basic auth and a bearer token', () => {
+  let api: AdminApi
+  let base: string
+  let cids: string[]
+  const cluster = fakeCluster()
+
+  before(async () => {
+    cids = await makeCids(3, 'admin-api')
+    api = new AdminApi({ cluster, logger }, { listen: '/ip4/127.0.0.1/tcp/0', basicAuth: { admin: 's3cret' }, bearerTokens: ['tok3n'], metricsStatusIntervalMs: 0 })
+    await api.start()
+    base = `http://127.0.0.1:${api.address.port}`
+    void toMultiaddr
+  })
+  after(async () => { await api.stop() })
+
+  // Every endpoint: a request that succeeds (with credentials) and the same one without them.
+  const endpoints: Array<{ method: string, path: () => string, body?: () => string, status: number }> = [
+    { method: 'GET', path: () => '/version', status: 200 },
+    { method: 'GET', path: () => '/id', status: 200 },
+    { method: 'GET', path: () => '/peers', status: 200 },
+    { method: 'POST', path: () => `/pins/${cids[0]}?name=first`, status: 200 },
+    { method: 'POST', path: () => '/pins', body: () => `"${cids[1]}"\n{"cid":"${cids[2]}"}\n`, status: 200 },
+    { method: 'GET', path: () => '/allocations', status: 200 },
+    { method: 'GET', path: () => `/allocations/${cids[0]}`, status: 200 },
+    { method: 'GET', path: () => '/pins', status: 200 },
+    { method: 'GET', path: () => `/pins/${cids[0]}`, status: 200 },
+    { method: 'POST', path: () => `/pins/${cids[0]}/recover`, status: 200 },
+    { method: 'POST', path: () => '/pins/recover', status: 200 },
+    { method: 'GET', path: () => '/pinset/stats', status: 200 },
+    { method: 'GET', path: () => '/metrics', status: 200 },
+    { method: 'GET', path: () => '/ui/', status: 200 },
+    { method: 'GET', path: () => '/ui/app.js', status: 200 },
+    { method: 'DELETE', path: () => '/pins', body: () => `"${cids[2]}"\n`, status: 200 },
+    { method: 'DELETE', path: () => `/pins/${cids[1]}`, status: 200 }
+  ]
+
+  for (const e of endpoints) {
+    test(`${e.method} ${e.path.toString().replace(/^\(\) => /, '')} answers 401 ERR_UNAUTHORIZED without credentials, then succeeds with them`, async () => {
+      const denied = await call(base, e.method, e.path(), undefined, e.body?.())
+      assertError(denied, 401, 'ERR_UNAUTHORIZED')
+      assert.equal(denied.headers.get('www-authenticate'), 'Basic realm="pinmesh", Bearer realm="pinmesh"')
+      const ok = await call(base, e.method, e.path(), AUTH, e.body?.())
+      assert.equal(ok.status, e.status, ok.text)
+    })
+  }
+
+  test('GET /health needs no credentials', async () => {
+    assert.equal((await call(base, 'GET', '/health')).status, 204)
+  })
+
+  test('a bearer token is accepted; wrong or malformed credentials are not', async () => {
+    assert.equal((await call(base, 'GET', '/id', 'Bearer tok3n')).status, 200)
+    assert.equal((await call(base, 'GET', '/id', 'bearer tok3n')).status, 200)
+    for (const bad of ['Bearer tok3', 'Bearer tok3nx', basicAuthorization('admin', 'wrong'), basicAuthorization('other', 's3cret'), 'Basic !!!', 'Digest x', 'tok3n', '']) {
+      const r = await call(base, 'GET', '/id', bad)
+      assertError(r, 401, 'ERR_UNAUTHORIZED')
+    }
+  })
+
+  test('unknown endpoints need credentials before they are a 404', async () => {
+    assertError(await call(base, 'GET', '/nope'), 401, 'ERR_UNAUTHORIZED')
+    assertError(await call(base, 'GET', '/nope', AUTH), 404, 'ERR_NOT_FOUND')
+    assertError(await call(base, 'PUT', '/pins', AUTH), 405, 'ERR_METHOD_NOT_ALLOWED')
+  })
+
+  test('an unknown CID is 404 ERR_PIN_NOT_FOUND wherever a pin is looked up', async () => {
+    const [unknown] = await makeCids(1, 'never-pinned')
+    for (const [method, path] of [['GET', `/pins/${unknown}`], ['GET', `/allocations/${unknown}`], ['DELETE', `/pins/${unknown}`], ['POST', `/pins/${unknown}/recover`]] as const) {
+      assertError(await call(base, method, path, AUTH), 404, 'ERR_PIN_NOT_FOUND')
+    }
+  })
+
+  test('a malformed CID is 400 ERR_INVALID_CID on every CID endpoint', async () => {
+    for (const [method, path] of [['GET', `/pins/${BAD_CID}`], ['GET', `/allocations/${BAD_CID}`], ['DELETE', `/pins/${BAD_CID}`], ['POST', `/pins/${BAD_CID}/recover`], ['POST', `/pins/${BAD_CID}`]] as const) {
+      assertError(await call(base, method, path, AUTH), 400, 'ERR_INVALID_CID')
+    }
+    assertError(await call(base, 'POST', '/pins', AUTH, `"${BAD_CID}"\n`), 400, 'ERR_INVALID_CID')
+  })
+
+  test('bad parameters and bodies are 400 with their own codes', async () => {
+    assertError(await call(base, 'POST', `/pins/${cids[0]}?replication-min=abc`, AUTH), 400, 'ERR_INVALID_PARAMETERS')
+    assertError(await call(base, 'GET', '/pins?filter=sleeping', AUTH), 400, 'ERR_INVALID_PARAMETERS')
+    assertError(await call(base, 'POST', '/pins', AUTH, '{not json\n'), 400, 'ERR_INVALID_JSON')
+  })
+
+  test('/metrics is Prometheus text whose pin counts match /pins', async () => {
+    await call(base, 'POST', `/pins/${cids[1]}`, AUTH)
+    await call(base, 'POST', `/pins/${cids[2]}`, AUTH)
+    cluster.statusOf.set(cids[2] as string, 'pin_error')
+    const res = await call(base, 'GET', '/metrics', AUTH)
+    assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/)
+    const m = parsePrometheus(res.text)
+    const fromPins = new Map<string, number>()
+    for (const line of (await call(base, 'GET', '/pins', AUTH)).text.split('\n').filter(l => l !== '')) {
+      const s = JSON.parse(line).peerMap[SELF].status as string
+      fromPins.set(s, (fromPins.get(s) ?? 0) + 1)
+    }
+    assert.equal(fromPins.get('pin_error'), 1)
+    for (const status of ['pinned', 'pin_error', 'queued', 'pinning', 'remote']) {
+      assert.equal(promValue(m, 'pinmesh_pins', { status }), fromPins.get(status) ?? 0, status)
+    }
+    assert.equal(promValue(m, 'pinmesh_pinset_pins'), 3)
+    assert.equal(promValue(m, 'pinmesh_pin_queue_length'), 3)
+    assert.equal(promValue(m, 'pinmesh_replication_deficit'), 1)
+    assert.equal(promValue(m, 'pinmesh_peers', { state: 'alive' }), 1)
+    assert.ok((promValue(m, 'pinmesh_api_request_duration_seconds_count', { route: '/pins/:cid', method: 'GET', status: '200' }) ?? 0) >= 1)
+    assert.ok((promValue(m, 'pinmesh_api_request_duration_seconds_count', { route: 'unmatched', method: 'GET', status: '401' }) ?? 0) >= 1)
+    assert.equal(m.get('pinmesh_api_request_duration_seconds')?.type, 'histogram')
+    assert.ok(m.has('process_cpu_user_seconds_total'))
+    // Route labels are patterns, never raw paths: the label set stays bounded.
+    assert.ok(m.get('pinmesh_api_request_duration_seconds')?.samples.every(s => s.labels.route === undefined || !s.labels.route.includes(cids[0] as string)))
+  })
+
+  test('/ui redirects to /ui/, serves its files with a CSP and 404s anything else', async () => {
+    const r = await call(base, 'GET', '/ui', AUTH)
+    assert.equal(r.status, 308)
+    assert.equal(r.headers.get('location'), 'ui/')
+    const page = await call(base, 'GET', '/ui/', AUTH)
+    assert.match(page.headers.get('content-type') ?? '', /^text\/html/)
+    assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'/)
+    assert.match(page.text, /<script src="app.js"/)
+    assert.match((await call(base, 'GET', '/ui/style.css', AUTH)).headers.get('content-type') ?? '', /^text\/css/)
+    assertError(await call(base, 'GET', '/ui/..%2Fserver.ts', AUTH), 404, 'ERR_NOT_FOUND')
+    assertError(await call(base, 'GET', '/ui/secret.txt', AUTH), 404, 'ERR_NOT_FOUND')
+  })
+})
+
+describe('admin API auth options', () => {
+  test('without users or tokens every endpoint is open', async (t) => {
+    const api = new AdminApi({ cluster: fakeCluster(), logger }, { listen: '/ip4/127.0.0.1/tcp/0' })
+    await api.start()
+    t.after(async () => { await api.stop() })
+    assert.equal((await call(`http://127.0.0.1:${api.address.port}`, 'GET', '/id')).status, 200)
+  })
+
+  test('metricsAuth=false lets /metrics be scraped without credentials, nothing else', async (t) => {
+    const api = new AdminApi({ cluster: fakeCluster(), logger }, { listen: '/ip4/127.0.0.1/tcp/0', bearerTokens: ['t'], metricsAuth: false })
+    await api.start()
+    t.after(async () => { await api.stop() })
+    const base = `http://127.0.0.1:${api.address.port}`
+    assert.equal((await call(base, 'GET', '/metrics')).status, 200)
+    const denied = await call(base, 'GET', '/id')
+    assertError(denied, 401, 'ERR_UNAUTHORIZED')
+    assert.equal(denied.headers.get('www-authenticate'), 'Bearer realm="pinmesh"')
+  })
+
+  test('the cluster-wide status behind /metrics is reused within metricsStatusInterval', async (t) => {
+    const cluster = fakeCluster()
+    const api = new AdminApi({ cluster, logger }, { listen: '/ip4/127.0.0.1/tcp/0', metricsStatusIntervalMs: 60_000 })
+    await api.start()
+    t.after(async () => { await api.stop() })
+    const base = `http://127.0.0.1:${api.address.port}`
+    for (let i = 0; i < 3; i++) parsePrometheus((await call(base, 'GET', '/metrics')).text)
+    assert.equal(cluster.statusAllCalls, 1)
+  })
+})
+
+test('the README documents every admin API error code', async () => {
+  const readme = await readFile(join(ROOT, 'README.md'), 'utf8')
+  for (const code of Object.keys(API_ERROR_CODES)) assert.ok(readme.includes(`\`${code}\``), `README lacks ${code}`)
+})
