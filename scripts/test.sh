@@ -9,6 +9,8 @@ npx tsc --noEmit -p tsconfig.json
 KUBO_BINARY="$(bash scripts/install-kubo.sh)"
 export KUBO_BINARY
 what="${1:-all}"
+# The status-page test drives Debian's Chromium (not needed by the unit tier).
+[ "$what" = unit ] || bash scripts/install-chromium.sh
 case "$what" in
   unit) files=$(find test/unit -name '*.test.ts' | sort) ;;
   integration) files=$(find test/integration -name '*.test.ts' | sort) ;;

@@ -79,9 +79,9 @@ function renderPins ({ pins }, names) {
   const body = el('tbody')
   for (const pin of pins.slice(0, MAX_PIN_ROWS)) {
     const cell = el('td', {})
-    for (const [peer, info] of Object.entries(pin.peerMap).sort()) {
-      const badge = el('span', { class: `badge ${info.status}`, 'data-peer': peer, 'data-status': info.status, title: info.error ?? peer }, `${names.get(peer) ?? short(peer)}: ${info.status}`)
-      cell.append(badge)
+    const byName = Object.entries(pin.peerMap).map(([peer, info]) => [names.get(peer) ?? short(peer), peer, info]).sort((x, y) => x[0].localeCompare(y[0]))
+    for (const [label, peer, info] of byName) {
+      cell.append(el('span', { class: `badge ${info.status}`, 'data-peer': peer, 'data-status': info.status, title: info.error ?? peer }, `${label}: ${info.status}`))
     }
     const rf = pin.replicationMin === -1 ? 'every peer' : `${pin.replicationMin}–${pin.replicationMax}`
     body.append(el('tr', { 'data-cid': pin.cid }, el('td', { title: pin.cid }, el('code', {}, short(pin.cid))), el('td', {}, pin.name || '—'), el('td', {}, rf), cell))
@@ -99,6 +99,9 @@ async function tick () {
   try {
     const data = await load()
     const names = new Map([[data.id.id, data.id.peername], ...data.peers.filter(p => p.peername).map(p => [p.id, p.peername])])
+    // Peers named alike (the default name is the host name) are told apart by their ids.
+    const seen = [...names.values()]
+    for (const [id, name] of names) if (seen.indexOf(name) !== seen.lastIndexOf(name)) names.set(id, `${name} ${short(id)}`)
     $('#cluster-name').textContent = data.id.clusterName
     $('#self').textContent = `${data.id.peername} · ${data.id.id} · v${data.id.version}`
     renderPeers(data, names)
