@@ -69,13 +69,14 @@ test('the status page shows the three peers and every pin\'s status on each, liv
   assert.equal(res?.status(), 200)
   assert.equal(new URL(page.url()).pathname, '/ui/')
 
-  await page.waitForFunction(() => document.querySelectorAll('#peers tbody tr').length === 3, undefined, { timeout: 15_000 })
+  // Polled through locators: the page's CSP forbids string evaluation, and the project compiles without the DOM library.
+  await waitFor(async () => await page.locator('#peers tbody tr').count() === 3, { timeoutMs: 15_000, message: 'three peers shown' })
   const shownPeers = await page.$$eval('#peers tbody tr', rows => rows.map(r => ({ id: r.getAttribute('data-peer-id'), alive: r.querySelector('.alive')?.textContent })))
   assert.deepEqual(shownPeers.map(p => p.id).sort(), peers.map(p => p.proc.peerId).sort())
   assert.ok(shownPeers.every(p => p.alive === 'yes'), JSON.stringify(shownPeers))
 
   const row = `#pins tr[data-cid="${everywhere}"]`
-  await page.waitForFunction((sel) => document.querySelectorAll(`${sel} [data-status="pinned"]`).length === 3, row, { timeout: 15_000 })
+  await waitFor(async () => await page.locator(`${row} [data-status="pinned"]`).count() === 3, { timeoutMs: 15_000, message: 'pinned on three peers shown' })
   assert.match(await page.textContent(row) ?? '', /everywhere/)
   assert.deepEqual((await page.$$eval('#peers tbody tr td:nth-child(2)', tds => tds.map(t => t.textContent))).sort(), ['peer-1', 'peer-2', 'peer-3'])
 
@@ -83,7 +84,7 @@ test('the status page shows the three peers and every pin\'s status on each, liv
   const second = (await kubos[1]?.cli(['block', 'put'], { input: `ui test live ${Date.now()}` }))?.stdout.trim() as string
   await a.admin.pin(second, { name: 'added later', replication: '1' })
   await page.waitForSelector(`#pins tr[data-cid="${second}"] [data-status="pinned"]`, { timeout: 30_000 })
-  await page.waitForFunction(() => document.querySelector('#status-counts [data-status="pinned"]')?.textContent === 'pinned: 4', undefined, { timeout: 15_000 })
+  await waitFor(async () => await page.locator('#status-counts [data-status="pinned"]').textContent() === 'pinned: 4', { timeoutMs: 15_000, message: 'status counts updated' })
   assert.equal(await page.textContent('#status-counts [data-status="remote"]'), 'remote: 2')
   assert.match(await page.textContent('#state') ?? '', /^updated /)
 
