@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream'
 import type { PinRecord } from '../types.js'
 import type { ClusterIdentity, ClusterPeer, GlobalPinInfo } from '../cluster/index.js'
 import type { ApiErrorBody } from './errors.js'
@@ -13,6 +14,30 @@ export class AdminApiError extends Error {
     this.status = status
     this.code = body.code
   }
+}
+
+/** One line of Kubo's `/api/v0/add` NDJSON answer, which `POST /add` answers with too. */
+export interface AddEvent {
+  Name: string
+  /** Set on result lines (a file or directory was added); absent on progress lines. */
+  Hash?: string
+  /** Bytes of `Name` read so far (progress lines, with `progress=true`). */
+  Bytes?: number
+  /** Cumulative DAG size, as a string. */
+  Size?: string
+  Mode?: string
+  Mtime?: number
+  MtimeNsecs?: number
+}
+
+export interface AddRequestOptions {
+  /** The multipart Content-Type, with its boundary. */
+  contentType: string
+  /** Kubo's add options and the cluster's pin options (`replication-min`, `name`, `meta-<k>`, …). */
+  query?: Record<string, string>
+  signal?: AbortSignal
+  /** Path of the endpoint below the base URL. @default '/add' */
+  path?: string
 }
 
 export interface AdminClientOptions {
@@ -89,6 +114,44 @@ export class AdminClient {
     }
   }
 
+  /** Runs a recover pass on every peer: operations queued per peer id, or that peer's error. */
+  async recoverAll (o?: { signal?: AbortSignal }): Promise<Record<string, number | string>> { return await this.json('POST', '/pins/recover', undefined, o) }
+
+  /**
+   * `POST /add`: streams `body`, a multipart upload exactly as Kubo's `/api/v0/add` takes it, and
+   * yields Kubo's NDJSON lines as they arrive (the root comes last). Throws AdminApiError for an error
+   * answer (`{code,message}`, or Kubo's `{Message}` shape as `ERR_KUBO`) and for an error reported
+   * after the lines in the `X-Stream-Error` trailer (`ERR_STREAM`).
+   */
+  async * add (body: AsyncIterable<Uint8Array>, options: AddRequestOptions): AsyncGenerator<AddEvent> {
+    // undici rather than fetch: fetch does not expose trailers, where Kubo reports mid-stream failures.
+    const { request } = await import('undici')
+    const q = new URLSearchParams(options.query ?? {}).toString()
+    const res = await request(`${this.base}${options.path ?? '/add'}${q === '' ? '' : `?${q}`}`, {
+      method: 'POST',
+      headers: { ...this.headers, 'content-type': options.contentType },
+      body: Readable.from(body, { objectMode: false }),
+      signal: options.signal
+    })
+    if (res.statusCode < 200 || res.statusCode > 299) {
+      throw new AdminApiError(res.statusCode, errorBody(res.statusCode, await res.body.text()))
+    }
+    const decoder = new TextDecoder()
+    let buf = ''
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      buf += decoder.decode(chunk, { stream: true })
+      let nl
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).trim()
+        buf = buf.slice(nl + 1)
+        if (line !== '') yield JSON.parse(line) as AddEvent
+      }
+    }
+    if (buf.trim() !== '') yield JSON.parse(buf) as AddEvent
+    const streamError = res.trailers['x-stream-error']
+    if (typeof streamError === 'string' && streamError !== '') throw new AdminApiError(res.statusCode, { code: 'ERR_STREAM', message: streamError })
+  }
+
   async health (o?: { signal?: AbortSignal }): Promise<boolean> {
     const res = await fetch(`${this.base}/health`, { signal: o?.signal })
     return res.status === 204
@@ -109,6 +172,16 @@ export class AdminClient {
     }
     return res
   }
+}
+
+/** An error answer as ApiErrorBody: the admin API's own shape, Kubo's (from a Kubo-compatible endpoint), or raw text. */
+function errorBody (status: number, text: string): ApiErrorBody {
+  try {
+    const v = JSON.parse(text) as Partial<ApiErrorBody> & { Message?: unknown }
+    if (typeof v.code === 'string' && typeof v.message === 'string') return { code: v.code, message: v.message }
+    if (typeof v.Message === 'string') return { code: 'ERR_KUBO', message: v.Message }
+  } catch { /* not JSON */ }
+  return { code: 'ERR_HTTP', message: `${status} ${text.trim()}` }
 }
 
 function ndjson (items: Iterable<unknown>): string {

@@ -3,6 +3,7 @@ import '../pnet-fix.js'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { initConfig, loadConfig, settings, toFileForm, type Config } from '../config/index.js'
 import { PINMESH_VERSION } from '../version.js'
+import { allClientOptions, clientUsage, isClientCommand } from '../cli/args.js'
 
 const USAGE = `pinmesh ${PINMESH_VERSION}: runs a set of Kubo nodes as one cluster behind Kubo's own RPC API
 
@@ -11,8 +12,10 @@ Usage:
   pinmesh daemon [flags]        run the daemon (proxy on /ip4/127.0.0.1/tcp/9095 by default)
   pinmesh config show [flags]   print the resolved configuration (secrets hidden)
   pinmesh version               print the version
+  pinmesh <client command>      see below; \`pinmesh <command> --help\` for its flags
 
-Flags (every setting also has an env var PINMESH_<SECTION>_<KEY>; see the README):
+${clientUsage()}
+Daemon flags (every setting also has an env var PINMESH_<SECTION>_<KEY>; see the README):
   --path <dir>                  config directory (default $PINMESH_PATH or ~/.pinmesh)
   --config <file>               config file (default <path>/config.json; not for init)
   --bootstrap <multiaddr>       same as --net-bootstrap; may be repeated
@@ -29,6 +32,12 @@ async function main (argv: string[]): Promise<number> {
     bootstrap: { type: 'string', multiple: true }
   }
   for (const s of settings()) options[s.flag] = { type: 'string' }
+  // Client commands talk to a running daemon's admin API and never load the daemon's code.
+  const loose = parseArgs({ args: argv, options: { ...allClientOptions(), ...options }, strict: false, allowPositionals: true })
+  if (isClientCommand(loose.positionals[0])) {
+    const { runClient } = await import('../cli/index.js')
+    return await runClient(argv)
+  }
   let parsed
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true })
