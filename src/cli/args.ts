@@ -49,7 +49,7 @@ export const CLIENT_COMMANDS = {
   'pin rm': { usage: 'pin rm <cid> [--wait]', help: 'removes a CID from the cluster pinset (every peer unpins it)', options: { ...WAIT } },
   'pin ls': { usage: 'pin ls [cid]', help: 'the cluster pinset: name, replication, allocations of each pin', options: {} },
   add: {
-    usage: 'add <path>... [--replication…] [--name s] [--wait] [-q|-Q] [-w] [--hidden] [--cid-version n] [--raw-leaves] [--chunker s]',
+    usage: 'add <path>... [--replication…] [--name s] [--wait] [-q|-Q] [-w] [--hidden] [--local] [--cid-version n] [--raw-leaves] [--chunker s]',
     help: "adds files or directories (recursively) through the cluster and pins them; '-' reads stdin",
     options: {
       ...PIN_OPTIONS,
@@ -59,6 +59,7 @@ export const CLIENT_COMMANDS = {
       quieter: { type: 'boolean', short: 'Q' },
       'wrap-with-directory': { type: 'boolean', short: 'w' },
       hidden: { type: 'boolean', short: 'H' },
+      local: { type: 'boolean' },
       'cid-version': { type: 'string' },
       'raw-leaves': { type: 'boolean' },
       chunker: { type: 'string' }

@@ -154,6 +154,7 @@ function addQuery (ctx: CommandContext, progress: boolean): Record<string, strin
   if (ctx.values['raw-leaves'] === true) q['raw-leaves'] = 'true'
   if (typeof ctx.values.chunker === 'string') q.chunker = ctx.values.chunker
   if (ctx.values['wrap-with-directory'] === true) q['wrap-with-directory'] = 'true'
+  if (ctx.values.local === true) q.local = 'true'
   if (progress) q.progress = 'true'
   return q
 }
@@ -188,8 +189,8 @@ const add: Command = async (ctx) => {
   const last = added.at(-1)
   if (last === undefined) throw new Error('the add returned no CID')
   if (quieter && !ctx.json) ctx.io.stdout.write(`${last.Hash as string}\n`)
-  // Top-level entries are what gets pinned: names without a slash (the wrapper's name is "").
-  const roots = added.filter(e => !e.Name.includes('/'))
+  // What gets pinned: the top-level entries (names without a slash), or only the wrapper ("") with -w.
+  const roots = ctx.values['wrap-with-directory'] === true ? added.filter(e => e.Name === '') : added.filter(e => !e.Name.includes('/'))
   if (ctx.values.wait === true) {
     const n = await names(ctx)
     for (const r of roots) {

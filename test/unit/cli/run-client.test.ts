@@ -52,12 +52,12 @@ before(async () => {
         res.writeHead(200, { 'content-type': 'application/x-ndjson', trailer: 'X-Stream-Error' })
         if (url.searchParams.get('progress') === 'true') res.write('{"Name":"a.txt","Bytes":1500}\n{"Name":"a.txt","Bytes":3000}\n')
         res.write('{"Name":"a.txt","Hash":"QmFile","Size":"3011"}\n')
-        res.write('{"Name":"dir","Hash":"QmDir","Size":"3100"}\n')
+        res.write(url.searchParams.get('wrap-with-directory') === 'true' ? '{"Name":"","Hash":"QmWrap","Size":"3100"}\n' : '{"Name":"dir","Hash":"QmDir","Size":"3100"}\n')
         res.addTrailers({ 'X-Stream-Error': url.searchParams.get('chunker') === 'fail' ? 'upload to peer2 failed' : '' })
         res.end()
         return
       }
-      if (route === 'GET /pins/QmDir' || route === 'GET /pins/QmFile') return json(200, gpi(route.slice('GET /pins/'.length), 'pinned'))
+      if (['GET /pins/QmDir', 'GET /pins/QmFile', 'GET /pins/QmWrap'].includes(route)) return json(200, gpi(route.slice('GET /pins/'.length), 'pinned'))
       json(404, { code: 'ERR_NOT_FOUND', message: `no such endpoint: ${req.method} ${url.pathname}` })
     })()
   })
@@ -168,4 +168,12 @@ test('POST /add missing on the daemon is reported as the API says', async () => 
   const r = await run(['add', join(dir, 'a.txt')])
   assert.equal(r.code, 1)
   assert.equal(r.stderr, 'pinmesh: no such endpoint: POST /add (ERR_NOT_FOUND)\n')
+})
+
+test('add -w --local: the cluster options and Kubo options go in the query; --wait waits for the wrapper only', async () => {
+  const r = await run(['--host', `${base}/prefix`, 'add', '-w', '--local', '--wait', '--name', 'site', join(dir, 'a.txt')])
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(seen[0]?.url, '/prefix/add?name=site&wrap-with-directory=true&local=true')
+  assert.deepEqual(seen.filter(s => s.url.startsWith('/prefix/pins/')).map(s => s.url), ['/prefix/pins/QmWrap'])
+  assert.match(r.stdout, /^added QmFile a\.txt\nadded QmWrap \nQmWrap \| n:\n/)
 })
