@@ -127,9 +127,10 @@ test('pinmesh add <file> prints the CID Kubo computes (POST /add on the admin AP
 
 test('pinmesh status <cid> --wait shows PINNED on all 3 peers', async () => {
   if (cid === undefined) {
-    // Until POST /add exists: the same CLI add against Kubo's /api/v0/add (the contract POST /add
-    // copies, with the client's base path pointed there), then a cluster pin.
-    const r = await pinmesh(['--host', `http://${(first.kuboApis[0] as string).split('/')[2] as string}:${(first.kuboApis[0] as string).split('/')[4] as string}/api/v0`, 'add', file])
+    // Until POST /add exists: the same CLI add against peer1's proxy /api/v0/add (the contract POST
+    // /add copies; the client's base path pointed there), then a cluster pin (a no-op if the proxy
+    // already pinned it through the cluster).
+    const r = await pinmesh(['--host', `http://127.0.0.1:${BASE + 1}/api/v0`, 'add', file])
     assert.equal(r.code, 0, r.stderr)
     const m = /^added (\S+) hello\.txt\n$/.exec(r.stdout)
     assert.ok(m, r.stdout)
