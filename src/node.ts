@@ -13,6 +13,7 @@ import { StatelessTracker } from './tracker/index.js'
 import { GossipMonitor } from './metrics/index.js'
 import { BalancedAllocator } from './allocator/index.js'
 import { Libp2pRpc } from './rpc/index.js'
+import { RemoteAdd, openLocalDestination } from './adder/index.js'
 import { toHttpUrl, toMultiaddr } from './utils/address.js'
 import { PINMESH_VERSION } from './version.js'
 
@@ -83,6 +84,9 @@ export async function createNode (config: Config, overrides: NodeOverrides = {})
   }, config.metrics)
   const allocator = new BalancedAllocator({ allocateBy: [...config.allocator.allocateBy] })
   const rpc = new Libp2pRpc({ libp2p: net.libp2p, logger: log('rpc'), isTrusted })
+  const openLocal = async (command: string, query: string, contentType: string, signal: AbortSignal): ReturnType<typeof openLocalDestination> =>
+    await openLocalDestination(peerId, kuboUrl, command, query, contentType, signal, kuboAuthorization)
+  const remoteAdd = new RemoteAdd({ libp2p: net.libp2p, logger: log('adder'), isTrusted, openLocal })
   const cluster = new PinsetCluster({
     pinset,
     tracker,
@@ -95,7 +99,10 @@ export async function createNode (config: Config, overrides: NodeOverrides = {})
     isTrusted,
     identity: () => ({ id: peerId, peername: config.cluster.peername, clusterName: config.cluster.name, addresses: net.addresses(), version: PINMESH_VERSION, trusted }),
     netPeers: () => net.listPeers().map(p => ({ id: p.id, addresses: p.addresses, connected: p.connected, ...(p.lastSeen !== undefined ? { lastSeen: p.lastSeen } : {}) })),
-    replicationStats: () => replicator.stats()
+    replicationStats: () => replicator.stats(),
+    openDestination: async (peer, command, query, contentType, signal) => peer === peerId
+      ? await openLocal(command, query, contentType, signal)
+      : await remoteAdd.open(peer, command, query, contentType, signal)
   }, {
     replicationMin: config.cluster.replicationMin,
     replicationMax: config.cluster.replicationMax,
@@ -116,7 +123,7 @@ export async function createNode (config: Config, overrides: NodeOverrides = {})
 
   // The Kubo client only needs closing, after everything that calls it has stopped.
   const kuboLifecycle: Startable = { start: () => {}, stop: async () => { await kubo.close() } }
-  const startOrder: Startable[] = [kuboLifecycle, pinset, net, replicator, rpc, tracker, monitor, cluster, api, proxy]
+  const startOrder: Startable[] = [kuboLifecycle, pinset, net, replicator, rpc, remoteAdd, tracker, monitor, cluster, api, proxy]
   let state: 'new' | 'started' | 'stopped' = 'new'
   return {
     config,

@@ -8,6 +8,7 @@ import { ApiError, toApiError } from './errors.js'
 import { matchRoute, type Route } from './router.js'
 import { sendJson } from './http.js'
 import { pinRoutes } from './routes/pins.js'
+import { addRoutes } from './routes/add.js'
 import { peerRoutes } from './routes/peers.js'
 import { uiRoutes } from './routes/ui.js'
 import { ApiAuth } from './auth.js'
@@ -55,6 +56,7 @@ export class AdminApi implements Startable {
     this.routes = [
       ...peerRoutes(components.cluster),
       ...pinRoutes(components.cluster),
+      ...addRoutes(components.cluster),
       {
         method: 'GET',
         path: '/metrics',

@@ -9,9 +9,11 @@ import type { Rpc } from '../rpc/index.js'
 import type { Startable } from '../lifecycle.js'
 import { NotFoundError, InvalidParametersError, KuboApiError, RpcError } from '../errors.js'
 import { canonicalCid } from '../utils/cid.js'
+import { parseDuration } from '../utils/duration.js'
 import { isAllocatedTo } from '../tracker/index.js'
 import { electedPeer } from './election.js'
-import type { Cluster, ClusterIdentity, ClusterPeer, ClusterRepoStat, GlobalPinInfo, PinRequest } from './types.js'
+import { fanout, type FanoutOutput, type FanoutResult, type OpenDestination, type AddDestination } from '../adder/index.js'
+import type { Cluster, ClusterIdentity, ClusterPeer, ClusterRepoStat, GlobalPinInfo, PinRequest, UploadRequest } from './types.js'
 
 export interface ClusterComponents {
   pinset: PinSet
@@ -28,6 +30,8 @@ export interface ClusterComponents {
   netPeers: () => Array<{ id: string, addresses: readonly string[], connected: boolean, lastSeen?: number }>
   /** Replication counters to report with the pinset figures. */
   replicationStats?: () => Readonly<Record<string, number>>
+  /** Opens a peer's Kubo (this peer's over HTTP, others' over libp2p) for an upload. */
+  openDestination: OpenDestination
   /** The clock, for tests. @default Date.now */
   now?: () => number
 }
@@ -70,7 +74,7 @@ export class PinsetCluster implements Cluster, Startable {
     rpc.register('tracker.statusAll', { policy: 'trusted', handle: async (_p, _c, o) => await tracker.statusAll(o) })
     rpc.register('tracker.recover', { policy: 'trusted', handle: async (p, _c, o) => await tracker.recover(canonicalCid((p as { cid: string }).cid), o) })
     rpc.register('tracker.recoverAll', { policy: 'trusted', handle: async (_p, _c, o) => await tracker.recoverAll(o) })
-    rpc.register('kubo.repoStat', { policy: 'trusted', handle: async (_p, _c, o) => await kubo.repoStat(o) })
+    rpc.register('kubo.repoStat', { policy: 'trusted', handle: async (p, _c, o) => await kubo.repoStat({ ...o, sizeOnly: (p as { sizeOnly?: boolean } | undefined)?.sizeOnly ?? true }) })
     rpc.register('kubo.repoGc', {
       policy: 'trusted',
       handle: async (_p, _c, o) => {
@@ -133,8 +137,10 @@ export class PinsetCluster implements Cluster, Startable {
       const existing = this.c.pinset.get(cid)
       const { min, max } = this.replication(r)
       const userAllocations = r.userAllocations ?? []
-      const allocations = min === -1 && max === -1
-        ? []
+      const allocations = r.allocations !== undefined
+        ? [...r.allocations]
+        : min === -1 && max === -1
+          ? []
         : this.c.allocator.allocate({
           current: (existing?.allocations ?? []).filter(p => aliveSet.has(p)),
           priority: userAllocations,
@@ -281,13 +287,14 @@ export class PinsetCluster implements Cluster, Startable {
     return await this.c.kubo.resolve(path, options)
   }
 
-  async repoStat (options: { signal?: AbortSignal } = {}): Promise<ClusterRepoStat> {
+  async repoStat (options: { signal?: AbortSignal, sizeOnly?: boolean } = {}): Promise<ClusterRepoStat> {
     const alive = this.c.monitor.alive().map(m => m.peer).filter(p => this.c.isTrusted(p))
     const peers = alive.includes(this.c.self) ? alive : [this.c.self, ...alive]
-    const sum: ClusterRepoStat = { repoSize: 0, storageMax: 0, numObjects: 0, peers: 0, errors: [] }
+    const sum: ClusterRepoStat = { repoSize: 0, storageMax: 0, numObjects: 0, repoPath: '', version: '', peers: 0, errors: [] }
     await Promise.all(peers.map(async (peer) => {
       try {
-        const s = await this.c.rpc.call<{ repoSize: number, storageMax: number, numObjects: number }>(peer, 'kubo.repoStat', {}, { signal: options.signal, timeoutMs: this.init.statusTimeoutMs })
+        const s = await this.c.rpc.call<{ repoSize: number, storageMax: number, numObjects: number, repoPath?: string, version?: string }>(peer, 'kubo.repoStat', { sizeOnly: options.sizeOnly ?? true }, { signal: options.signal, timeoutMs: this.init.statusTimeoutMs })
+        if (peer === this.c.self) { sum.repoPath = s.repoPath ?? ''; sum.version = s.version ?? '' }
         sum.repoSize += s.repoSize
         sum.storageMax = Math.min(Number.MAX_SAFE_INTEGER, sum.storageMax + s.storageMax)
         sum.numObjects += s.numObjects
@@ -312,6 +319,52 @@ export class PinsetCluster implements Cluster, Startable {
         yield { peer, error: (err as Error).message }
       }
     }
+  }
+
+  async upload (request: UploadRequest, out: FanoutOutput): Promise<{ pins: PinRecord[], result: FanoutResult }> {
+    const signal = request.signal ?? new AbortController().signal
+    const q = new URLSearchParams(request.query)
+    const single = request.command === 'block/put' || request.command === 'dag/put'
+    const o = uploadOptions(q, request.command)
+    const { min, max } = this.replication({ cid: '', ...o.pin })
+    // Where the bytes go: every allocated peer; only this one for `local` and for block/dag put.
+    const everywhere = min === -1 && max === -1
+    let allocations: string[] = everywhere
+      ? this.candidates().map(c => c.peer)
+      : this.c.allocator.allocate({ current: [], priority: o.pin.userAllocations ?? [], blacklist: [], min, max, candidates: this.candidates() })
+    if ((o.local || single) && !allocations.includes(this.c.self)) allocations = [...allocations.slice(0, Math.max(0, allocations.length - 1)), this.c.self]
+    if (allocations.length === 0) allocations = [this.c.self]
+    const targets = o.local || single ? [this.c.self] : allocations
+    // block/put and dag/put pin through the cluster, not through this one Kubo.
+    const query = single ? withParam(request.query, 'pin', 'false') : request.query
+    const dests: AddDestination[] = []
+    const openFailures: string[] = []
+    for (const peer of targets) {
+      try { dests.push(await this.c.openDestination(peer, request.command, query, request.contentType, signal)) } catch (err) {
+        openFailures.push(`${peer}: ${(err as Error).message}`)
+        this.log.warn({ err, peer }, 'cannot open an upload destination')
+      }
+    }
+    const needed = o.local || single ? 1 : Math.max(1, min)
+    if (dests.length < needed) throw new Error(`upload needs ${needed} destinations, only ${dests.length} could be opened: ${openFailures.join('; ')}`)
+    const result = await fanout(request.body, dests, out, signal)
+    if (result.head === undefined || result.head.status !== 200) return { pins: [], result }
+    if (result.streamError !== undefined) throw new Error(result.streamError)
+    const disagreeing = result.failed.find(f => f.error.startsWith('answered different CIDs'))
+    if (disagreeing !== undefined) throw new Error(`destinations disagree on the result: ${disagreeing.peer} ${disagreeing.error}`)
+    if (result.completed.length < needed) {
+      throw new Error(`upload completed on ${result.completed.length} destinations, replication-min is ${needed}: ${result.failed.map(f => `${f.peer}: ${f.error}`).join('; ')}`)
+    }
+    for (const f of result.failed) this.log.warn({ peer: f.peer, error: f.error }, 'an upload destination failed; its tracker will fetch the content later')
+    const cids = pinnedBy(request.command, q, result.results)
+    if (cids.length === 0) return { pins: [], result }
+    const pins = await this.pinMany(cids.map(({ cid, name }) => ({
+      ...o.pin,
+      cid,
+      name: o.pin.name ?? name,
+      allocations: everywhere ? [] : allocations
+    })), { signal })
+    return { pins, result }
   }
 
   /** Candidates for allocation: trusted peers with current metrics. */
@@ -400,6 +453,75 @@ export class PinsetCluster implements Cluster, Startable {
       this.log.debug({ err, peer: m.peer }, 'connecting to a peer\'s kubo failed')
     }
   }
+}
+
+/** The cluster options of an upload, from Kubo's query plus IPFS Cluster's names. */
+function uploadOptions (q: URLSearchParams, command: UploadRequest['command']): { local: boolean, pin: Omit<PinRequest, 'cid'> } {
+  const pin: Omit<PinRequest, 'cid'> = {}
+  const int = (key: string): number | undefined => {
+    const v = q.get(key)
+    if (v === null) return undefined
+    const n = Number(v)
+    if (v.trim() === '' || !Number.isInteger(n)) throw new InvalidParametersError(`could not convert value "${v}" to type "int" (for option "-${key}")`)
+    return n
+  }
+  const rf = int('replication')
+  const min = int('replication-min') ?? rf
+  const max = int('replication-max') ?? rf
+  if (min !== undefined) pin.replicationMin = min
+  if (max !== undefined) pin.replicationMax = max
+  const name = q.get('name') ?? (command === 'add' ? q.get('pin-name') : null)
+  if (name !== null) pin.name = name
+  const meta: Record<string, string> = {}
+  for (const [k, v] of q) if (k.startsWith('meta-') && k.length > 5) meta[k.slice(5)] = v
+  if (Object.keys(meta).length > 0) pin.metadata = meta
+  const users = q.get('user-allocations')
+  if (users !== null && users.trim() !== '') pin.userAllocations = users.split(',').map(s => s.trim()).filter(s => s !== '')
+  const expireIn = q.get('expire-in')
+  if (expireIn !== null) {
+    let ms: number
+    try { ms = parseDuration(expireIn) } catch (err) { throw new InvalidParametersError(`expire-in: ${(err as Error).message}`) }
+    pin.expireAt = Date.now() + ms
+  }
+  const local = ['1', 't', 'true', 'True', 'TRUE'].includes(q.get('local') ?? '')
+  return { local, pin }
+}
+
+function boolParam (q: URLSearchParams, key: string, def: boolean): boolean {
+  const v = q.get(key)
+  if (v === null) return def
+  return ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(v)
+}
+
+/** The CIDs Kubo's own options say to pin: what `ipfs add`, `dag import`, `block put`, `dag put` would pin. */
+function pinnedBy (command: UploadRequest['command'], q: URLSearchParams, results: Array<Record<string, unknown>>): Array<{ cid: string, name?: string }> {
+  switch (command) {
+    case 'add': {
+      if (!boolParam(q, 'pin', true) || boolParam(q, 'only-hash', false) || boolParam(q, 'n', false)) return []
+      const wrap = boolParam(q, 'wrap-with-directory', false) || boolParam(q, 'w', false)
+      // Kubo pins each top-level entry, or only the wrapping directory (named "").
+      return results
+        .filter(r => typeof r.Name === 'string' && (wrap ? r.Name === '' : !(r.Name as string).includes('/')))
+        .map(r => ({ cid: r.Hash as string, ...(r.Name !== r.Hash && r.Name !== '' ? { name: r.Name as string } : {}) }))
+    }
+    case 'dag/import': {
+      if (!boolParam(q, 'pin-roots', true)) return []
+      return results
+        .map(r => r.Root as { Cid?: { '/': string }, PinErrorMsg?: string } | undefined)
+        .filter(root => root?.Cid !== undefined && (root.PinErrorMsg ?? '') === '')
+        .map(root => ({ cid: (root as { Cid: { '/': string } }).Cid['/'] }))
+    }
+    case 'block/put':
+      return results.filter(r => typeof r.Key === 'string').map(r => ({ cid: r.Key as string }))
+    case 'dag/put':
+      return results.map(r => (r.Cid as { '/': string } | undefined)?.['/']).filter((c): c is string => typeof c === 'string').map(cid => ({ cid }))
+  }
+}
+
+function withParam (query: string, key: string, value: string): string {
+  const q = new URLSearchParams(query)
+  q.set(key, value)
+  return q.toString()
 }
 
 function unwrapRpc (err: unknown): unknown {

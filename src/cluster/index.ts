@@ -1,3 +1,3 @@
-export type { Cluster, ClusterPeer, ClusterIdentity, PinRequest, GlobalPinInfo, ClusterRepoStat } from './types.js'
+export type { Cluster, ClusterPeer, ClusterIdentity, PinRequest, GlobalPinInfo, ClusterRepoStat, UploadRequest } from './types.js'
 export { PinsetCluster, type ClusterComponents, type ClusterInit } from './cluster.js'
 export { electedPeer } from './election.js'

@@ -14,7 +14,21 @@ export interface PinRequest {
   expireAt?: number
   /** Peers to allocate to first (`user-allocations`). */
   userAllocations?: string[]
+  /** Allocations decided already (an add's destinations): used as they are. */
+  allocations?: string[]
 }
+
+/** An upload through the cluster: `add` or `dag/import` fanned out, or `block/put`/`dag/put` with pin=true. */
+export interface UploadRequest {
+  command: 'add' | 'dag/import' | 'block/put' | 'dag/put'
+  /** Kubo's query string as the client sent it. */
+  query: string
+  contentType: string
+  body: AsyncIterable<Uint8Array>
+  signal?: AbortSignal
+}
+
+export type { FanoutOutput as UploadOutput, FanoutResult as UploadResult } from '../adder/index.js'
 
 /** A peer of the cluster as this peer sees it. */
 export interface ClusterPeer {
@@ -53,7 +67,16 @@ export interface GlobalPinInfo {
 }
 
 /** Kubo's repo/stat, summed over the cluster's Kubos. */
-export interface ClusterRepoStat { repoSize: number, storageMax: number, numObjects: number, peers: number, errors: string[] }
+export interface ClusterRepoStat {
+  repoSize: number
+  storageMax: number
+  numObjects: number
+  /** This peer's Kubo's repo path and version (with `sizeOnly: false`). */
+  repoPath: string
+  version: string
+  peers: number
+  errors: string[]
+}
 
 /**
  * The cluster as the proxy and admin API use it: the one writer of the pinset.
@@ -89,9 +112,16 @@ export interface Cluster {
   recoverAll (options?: { signal?: AbortSignal }): Promise<Record<string, number | string>>
   /** Resolves a CID or IPFS path to the root CID with the local Kubo. */
   resolve (path: string, options?: { signal?: AbortSignal }): Promise<string>
-  repoStat (options?: { signal?: AbortSignal }): Promise<ClusterRepoStat>
+  repoStat (options?: { signal?: AbortSignal, sizeOnly?: boolean }): Promise<ClusterRepoStat>
   /** Runs repo/gc on every peer's Kubo. */
   repoGc (options?: { signal?: AbortSignal }): AsyncIterable<{ peer: string, cid?: string, error?: string }>
+  /**
+   * Streams an upload into the allocated peers' Kubos at once (`add`, `dag/import`; the local
+   * Kubo only for `block/put`/`dag/put`), relays Kubo's answer to `out`, then records the
+   * cluster pins Kubo's own pin option asked for, with those allocations. Throws before `out.head`
+   * for allocation errors; after it, for too few completed destinations or disagreeing CIDs.
+   */
+  upload (request: UploadRequest, out: import('../adder/index.js').FanoutOutput): Promise<{ pins: PinRecord[], result: import('../adder/index.js').FanoutResult }>
   /** Pinset figures: pins, internal elements, bytes on disk, replication traffic. */
   pinsetStats (): Record<string, number>
 }

@@ -175,10 +175,12 @@ export class HttpKuboClient implements KuboClient {
     }
   }
 
-  async repoStat (options: KuboCallOptions = {}): Promise<KuboRepoStat> {
+  async repoStat (options: KuboCallOptions & { sizeOnly?: boolean } = {}): Promise<KuboRepoStat> {
     // size-only skips counting every block (slow on big repos); NumObjects is 0 then.
-    const out = await this.json('repo/stat', { 'size-only': 'true' }, options.signal)
-    return { repoSize: num(out.RepoSize), storageMax: num(out.StorageMax), numObjects: num(out.NumObjects) }
+    const sizeOnly = options.sizeOnly ?? true
+    const out = await this.json('repo/stat', { 'size-only': String(sizeOnly) }, options.signal)
+    const base = { repoSize: num(out.RepoSize), storageMax: num(out.StorageMax), numObjects: num(out.NumObjects) }
+    return sizeOnly ? base : { ...base, repoPath: String(out.RepoPath ?? ''), version: String(out.Version ?? '') }
   }
 
   async * repoGc (options: KuboCallOptions = {}): AsyncGenerator<{ cid?: string, error?: string }, void, undefined> {

@@ -20,8 +20,11 @@ export interface KuboIdentity {
 export interface KuboRepoStat {
   repoSize: number
   storageMax: number
-  /** May be 0 when the implementation skips counting blocks (HttpKuboClient does: it is slow on big repos). */
+  /** 0 when blocks were not counted (`sizeOnly`, the default: counting is slow on big repos). */
   numObjects: number
+  /** Only when blocks were counted (`sizeOnly: false`), as Kubo reports them. */
+  repoPath?: string
+  version?: string
 }
 
 export interface PinAddOptions extends KuboCallOptions {
@@ -74,7 +77,8 @@ export interface KuboClient {
    * and `to` pinned, there is nothing left to do. Bounded by the request timeout, not by progress.
    */
   pinUpdate (from: string, to: string, options?: KuboCallOptions & { unpin?: boolean }): Promise<void>
-  repoStat (options?: KuboCallOptions): Promise<KuboRepoStat>
+  /** Kubo's repo/stat; `sizeOnly` (default true) skips counting blocks. */
+  repoStat (options?: KuboCallOptions & { sizeOnly?: boolean }): Promise<KuboRepoStat>
   /** Runs `repo/gc`; yields each removed CID, or an error text per failed key. */
   repoGc (options?: KuboCallOptions): AsyncIterable<{ cid?: string, error?: string }>
   /** Connects Kubo to these swarm addresses (ending in /p2p/<id>); failures per address are ignored. */

@@ -34,7 +34,8 @@ export async function createClusterNet (components: ClusterNetComponents, init: 
     addresses: { listen: [...init.listen], announce: [...init.announce] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // A 4 MiB stream window (yamux defaults to 16 MiB) bounds what one upload stream buffers in memory.
+    streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: 4 << 20 } })],
     ...(components.psk !== undefined ? { connectionProtector: preSharedKey({ psk: components.psk }) } : {}),
     connectionManager: { dialTimeout: init.dialTimeoutMs },
     services: {

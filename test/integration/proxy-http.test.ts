@@ -127,9 +127,9 @@ test('a client that disconnects leaves no open upstream request', async (t) => {
   const viaRelay = await startPinmesh({ kuboApi: relay.url })
   t.after(async () => { await viaRelay.destroy(); await relay.close() })
 
-  // 1. a long pin add that has not answered anything yet (content nobody has)
+  // 1. a long block get that has not answered anything yet (content nobody has)
   const ctl = new AbortController()
-  const pending = httpRequest(`${viaRelay.proxyUrl}/api/v0/pin/add?arg=bafkreiabyfa4bqnn6fmdiyhwmsp5ftzr3hhmhwbfxu4kilqc5ouk5n3mxe`, { signal: ctl.signal })
+  const pending = httpRequest(`${viaRelay.proxyUrl}/api/v0/block/get?arg=bafkreiabyfa4bqnn6fmdiyhwmsp5ftzr3hhmhwbfxu4kilqc5ouk5n3mxe`, { signal: ctl.signal })
   pending.catch(() => {})
   await waitFor(() => relay.open() === 1, { message: 'upstream request opened' })
   ctl.abort()

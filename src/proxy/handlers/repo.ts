@@ -8,12 +8,12 @@ export function repoHandlers (cluster: Cluster): Record<string, InterceptHandler
   return {
     'repo/stat': async (ctx) => {
       const o = new KuboOptions(ctx.query)
-      o.bool(['size-only', 's'], false)
+      const sizeOnly = o.bool(['size-only', 's'], false)
       o.bool(['human', 'H'], false)
-      const s = await cluster.repoStat({ signal: ctx.signal })
+      const s = await cluster.repoStat({ signal: ctx.signal, sizeOnly })
       for (const e of s.errors) ctx.logger.warn({ error: e }, 'a peer did not answer repo/stat')
-      // RepoPath and Version describe one Kubo; a sum over several has neither.
-      sendKuboValue(ctx.res, { RepoSize: s.repoSize, StorageMax: s.storageMax, NumObjects: s.numObjects, RepoPath: '', Version: '' })
+      // Sizes and counts are summed over the cluster; RepoPath and Version are this peer's Kubo's.
+      sendKuboValue(ctx.res, { RepoSize: s.repoSize, StorageMax: s.storageMax, NumObjects: s.numObjects, RepoPath: s.repoPath, Version: s.version })
     },
     'repo/gc': async (ctx) => {
       const o = new KuboOptions(ctx.query)

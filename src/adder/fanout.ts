@@ -1,0 +1,157 @@
+import type { AddDestination, DestinationHead } from './types.js'
+
+/** Where the chosen destination's answer goes (the client). */
+export interface FanoutOutput {
+  /** Kubo's answer head, once, from the destination whose answer the client gets. */
+  head (head: DestinationHead): void
+  /** One line of that answer, newline included. Resolves when the client can take more. */
+  line (line: Buffer): Promise<void>
+}
+
+export interface FanoutResult {
+  /** The head the client got (undefined when no destination answered). */
+  head?: DestinationHead
+  /** Destinations that took the whole upload and answered like the one the client heard. */
+  completed: string[]
+  /** Destinations dropped, with why. */
+  failed: Array<{ peer: string, error: string }>
+  /** Result lines of the answer the client got: add's `Name`/`Hash`, dag/import's `Root`, block/put's `Key`, dag/put's `Cid`. */
+  results: Array<Record<string, unknown>>
+  /** The stream error of the answer the client got, if it ended with one. */
+  streamError?: string
+}
+
+interface Reader {
+  dest: AddDestination
+  /** Lines not yet passed to the client, from index `base` on. */
+  pending: Buffer[]
+  base: number
+  results: Array<Record<string, unknown>>
+  done: boolean
+  error?: string
+  head?: DestinationHead
+  /** Resolves when the destination is dropped, so a write stuck on it does not hold the upload. */
+  dropped: Promise<void>
+  drop: () => void
+}
+
+/**
+ * Streams one upload into every destination at once and relays one destination's answer to the
+ * client. The upload advances only as fast as the slowest live destination can take it (no
+ * whole-body buffers). A destination that fails is dropped; if it was the one the client hears,
+ * another takes over from the same line (Kubo's answers to the same bytes are the same lines).
+ * A destination whose results differ from the client's answer counts as failed.
+ */
+export async function fanout (body: AsyncIterable<Uint8Array>, dests: readonly AddDestination[], out: FanoutOutput, signal: AbortSignal): Promise<FanoutResult> {
+  const readers: Reader[] = dests.map(dest => {
+    const { promise, resolve } = Promise.withResolvers<void>()
+    return { dest, pending: [], base: 0, results: [], done: false, dropped: promise, drop: resolve }
+  })
+  const failed: FanoutResult['failed'] = []
+  let primary: Reader | undefined = readers[0]
+  let sent = 0
+  let headSent: DestinationHead | undefined
+  const live = (): Reader[] => readers.filter(r => r.error === undefined)
+  const fail = (r: Reader, err: unknown): void => {
+    if (r.error !== undefined) return
+    r.error = (err as Error)?.message ?? String(err)
+    failed.push({ peer: r.dest.peer, error: r.error })
+    r.drop()
+    r.dest.abort(err instanceof Error ? err : new Error(String(err)))
+    if (r === primary) { primary = live()[0]; void flush() }
+  }
+  // Passes the current primary's pending lines to the client, in order, once.
+  let flushing = Promise.resolve()
+  const flush = async (): Promise<void> => {
+    flushing = flushing.then(async () => {
+      const p = primary
+      if (p === undefined) return
+      if (headSent === undefined && p.head !== undefined) { headSent = p.head; out.head(p.head) }
+      if (headSent === undefined) return
+      while (primary === p) {
+        const i = sent - p.base
+        const line = p.pending[i]
+        if (line === undefined) break
+        await out.line(line)
+        sent++
+      }
+      for (const r of readers) { const drop = Math.max(0, sent - r.base); r.pending.splice(0, drop); r.base += drop }
+    })
+    await flushing
+  }
+
+  const read = async (r: Reader): Promise<void> => {
+    try {
+      r.head = await r.dest.head
+      if (r === primary) await flush()
+      let rest = Buffer.alloc(0)
+      for await (const chunk of r.dest.body()) {
+        rest = rest.length === 0 ? Buffer.from(chunk) : Buffer.concat([rest, chunk])
+        let nl
+        while ((nl = rest.indexOf(10)) >= 0) {
+          const line = rest.subarray(0, nl + 1)
+          rest = rest.subarray(nl + 1)
+          r.pending.push(Buffer.from(line))
+          collect(r, line)
+        }
+        if (r === primary) await flush()
+      }
+      if (rest.length > 0) { r.pending.push(rest); collect(r, rest) }
+      const streamError = r.dest.trailers()['x-stream-error']
+      if (streamError !== undefined && streamError !== '') {
+        // An error the client must see if this is the answer it gets; a failed destination otherwise.
+        if (r === primary && live().length === 1) { r.done = true; await flush(); return }
+        fail(r, new Error(streamError))
+        return
+      }
+      r.done = true
+      if (r === primary) await flush()
+    } catch (err) {
+      fail(r, err)
+    }
+  }
+  const readersDone = Promise.all(readers.map(read))
+
+  try {
+    for await (const chunk of body) {
+      signal.throwIfAborted()
+      const targets = live()
+      if (targets.length === 0) break
+      await Promise.all(targets.map(async r => { try { await Promise.race([r.dest.write(chunk), r.dropped]) } catch (err) { fail(r, err) } }))
+    }
+    await Promise.all(live().map(async r => { try { await Promise.race([r.dest.end(), r.dropped]) } catch (err) { fail(r, err) } }))
+  } catch (err) {
+    for (const r of live()) fail(r, err)
+    throw err
+  } finally {
+    await readersDone
+  }
+  await flush()
+
+  const heard = primary
+  const results = heard?.results ?? []
+  const key = (rs: Array<Record<string, unknown>>): string => JSON.stringify(rs)
+  const completed: string[] = []
+  for (const r of live()) {
+    if (!r.done) continue
+    if (key(r.results) !== key(results)) { failed.push({ peer: r.dest.peer, error: `answered different CIDs: ${describe(r.results)} instead of ${describe(results)}` }); continue }
+    completed.push(r.dest.peer)
+  }
+  const streamError = heard?.dest.trailers()['x-stream-error']
+  return { head: headSent, completed, failed, results, ...(streamError !== undefined && streamError !== '' ? { streamError } : {}) }
+}
+
+function collect (r: Reader, line: Buffer): void {
+  try {
+    const v = JSON.parse(line.toString()) as Record<string, unknown>
+    if (typeof v.Hash === 'string') r.results.push({ Name: v.Name, Hash: v.Hash })
+    else if (v.Root !== undefined) r.results.push({ Root: v.Root })
+    else if (typeof v.Key === 'string') r.results.push({ Key: v.Key })
+    else if (v.Cid !== undefined) r.results.push({ Cid: v.Cid })
+  } catch { /* not a JSON line: not a result */ }
+}
+
+function describe (rs: Array<Record<string, unknown>>): string {
+  const last = rs.at(-1)
+  return last === undefined ? 'nothing' : JSON.stringify(last)
+}

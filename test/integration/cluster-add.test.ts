@@ -1,0 +1,164 @@
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { request } from 'node:http'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { create } from 'kubo-rpc-client'
+import { startKubo, startKubos, type KuboDaemon } from '../fixtures/kubo.js'
+import { startCluster, waitForMesh, FAST_CLUSTER_ARGS, type TestPeer } from '../fixtures/cluster.js'
+import { FIXTURES } from '../fixtures/paths.js'
+import { carWithRoots } from '../fixtures/car.js'
+import { waitFor } from '../fixtures/wait-for.js'
+
+// add and dag/import through pinmesh put the content on the allocated peers' Kubos during the upload.
+
+let kubos: KuboDaemon[]
+let peers: TestPeer[]
+let plain: KuboDaemon
+
+before(async () => {
+  kubos = await startKubos(3)
+  plain = await startKubo()
+  peers = await startCluster(3, { kuboApis: kubos.map(k => k.apiMultiaddr), args: FAST_CLUSTER_ARGS })
+  await waitForMesh(peers)
+})
+after(async () => {
+  await Promise.all((peers ?? []).map(async p => { await p.proc.destroy() }))
+  await Promise.all([...(kubos ?? []), plain].map(async k => { await k?.destroy() }))
+})
+
+const A = (): TestPeer => peers[0] as TestPeer
+
+/** Every block of the DAG is in this Kubo's own blockstore (no network). */
+async function hasDag (kubo: KuboDaemon, cid: string): Promise<boolean> {
+  const refs = await kubo.cli(['refs', '-r', '--offline', cid])
+  if (refs.code !== 0) return false
+  for (const c of [cid, ...refs.stdout.split('\n').filter(l => l !== '')]) {
+    if ((await kubo.cli(['block', 'stat', '--offline', c])).code !== 0) return false
+  }
+  return true
+}
+
+test('ipfs add -r through pinmesh prints what Kubo prints; every allocated Kubo has every block when it returns', async () => {
+  const tree = join(FIXTURES, 'tree')
+  const direct = await plain.cli(['add', '-r', tree])
+  const via = await plain.cli(['add', '-r', tree], { api: A().proc.proxyMultiaddr })
+  assert.equal(via.code, 0, via.stderr)
+  assert.equal(via.stdout, direct.stdout)
+  assert.equal(via.stderr, direct.stderr)
+  const root = (/added (\S+) tree\n$/.exec(via.stdout) ?? [])[1] as string
+  // Default replication: every peer. No waiting: the blocks were written during the upload.
+  for (const k of kubos) assert.equal(await hasDag(k, root), true, `Kubo ${k.apiUrl} has the whole DAG`)
+  const ls = await plain.cli(['pin', 'ls', '--type=recursive', root], { api: A().proc.proxyMultiaddr })
+  assert.equal(ls.stdout, `${root} recursive\n`)
+  await waitFor(async () => { for (const k of kubos) if ((await k.cli(['pin', 'ls', '--type=recursive', root])).code !== 0) return false; return true }, { message: 'pinned on every Kubo' })
+})
+
+test('kubo-rpc-client add and addAll through pinmesh, with progress callbacks, match Kubo', async () => {
+  const viaClient = create({ url: `${A().proc.proxyUrl}/api/v0` })
+  const directClient = create({ url: `${plain.apiUrl}/api/v0` })
+  const content = randomBytes(700_000)
+  const progress: { via: number[], direct: number[] } = { via: [], direct: [] }
+  const one = await viaClient.add({ path: 'rpc.bin', content }, { progress: (b) => progress.via.push(b), cidVersion: 1 })
+  const oneDirect = await directClient.add({ path: 'rpc.bin', content }, { progress: (b) => progress.direct.push(b), cidVersion: 1 })
+  assert.equal(one.cid.toString(), oneDirect.cid.toString())
+  assert.equal(one.size, oneDirect.size)
+  assert.deepEqual(progress.via, progress.direct)
+  assert.ok(progress.via.length >= 3)
+  const files = [{ path: 'd/x.txt', content: new TextEncoder().encode('x\n') }, { path: 'd/y/z.txt', content: new TextEncoder().encode('z\n') }]
+  const all = []
+  for await (const r of viaClient.addAll(files, { wrapWithDirectory: true })) all.push({ path: r.path, cid: r.cid.toString(), size: r.size })
+  const allDirect = []
+  for await (const r of directClient.addAll(files, { wrapWithDirectory: true })) allDirect.push({ path: r.path, cid: r.cid.toString(), size: r.size })
+  assert.deepEqual(all, allDirect)
+  const wrapper = all.at(-1)?.cid as string
+  for (const k of kubos) assert.equal(await hasDag(k, wrapper), true)
+  for (const k of kubos) assert.equal(await hasDag(k, one.cid.toString()), true)
+})
+
+test('ipfs dag import of a CAR with two roots through pinmesh pins both roots on the allocated peers', async () => {
+  const { car, roots } = await carWithRoots(['first root\n', 'second root\n'])
+  const dir = await mkdtemp(join(tmpdir(), 'pinmesh-car-'))
+  try {
+    const file = join(dir, 'two.car')
+    await writeFile(file, car)
+    const via = await plain.cli(['dag', 'import', file], { api: A().proc.proxyMultiaddr })
+    const direct = await plain.cli(['dag', 'import', file])
+    assert.equal(via.code, 0, via.stderr)
+    assert.equal(via.stdout, direct.stdout)
+    for (const root of roots) {
+      assert.equal((await A().admin.allocation(root)).cid, root)
+      await waitFor(async () => { for (const k of kubos) if ((await k.cli(['pin', 'ls', root])).code !== 0) return false; return true }, { message: `${root} pinned on every Kubo` })
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+test('block put and dag put with --pin=true record cluster pins', async () => {
+  const block = await plain.cli(['block', 'put', '--pin=true'], { input: 'pinned block\n', api: A().proc.proxyMultiaddr })
+  assert.equal(block.code, 0, block.stderr)
+  const blockCid = block.stdout.trim()
+  const dag = await plain.cli(['dag', 'put', '--pin=true'], { input: '{"pinned":"dag"}', api: A().proc.proxyMultiaddr })
+  assert.equal(dag.code, 0, dag.stderr)
+  const dagCid = dag.stdout.trim()
+  for (const cid of [blockCid, dagCid]) {
+    assert.equal((await A().admin.allocation(cid)).cid, cid)
+    await waitFor(async () => { for (const k of kubos) if ((await k.cli(['pin', 'ls', cid])).code !== 0) return false; return true }, { message: `${cid} pinned on every Kubo` })
+  }
+})
+
+/** Streams `size` random bytes as a one-file multipart add; calls `at` once `atBytes` were written. */
+async function bigAdd (url: string, size: number, at?: { bytes: number, fn: () => Promise<void> }): Promise<{ status: number, lines: string[], trailer?: string }> {
+  return await new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=bigboundary' } }, (res) => {
+      let body = ''
+      res.on('data', (d: Buffer) => { body += d.toString() })
+      res.on('end', () => { resolve({ status: res.statusCode ?? 0, lines: body.split('\n').filter(l => l !== ''), trailer: res.trailers['x-stream-error'] }) })
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.write('--bigboundary\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\nContent-Type: application/octet-stream\r\n\r\n')
+    let sent = 0
+    let fired = false
+    const chunk = randomBytes(1 << 20)
+    const pump = async (): Promise<void> => {
+      while (sent < size) {
+        const n = Math.min(chunk.length, size - sent)
+        sent += n
+        const ok = req.write(chunk.subarray(0, n))
+        if (at !== undefined && !fired && sent >= at.bytes) { fired = true; await at.fn() }
+        if (!ok) await new Promise(resolve => req.once('drain', resolve))
+      }
+      req.end('\r\n--bigboundary--\r\n')
+    }
+    pump().catch(reject)
+  })
+}
+
+test('a destination Kubo killed mid-upload (200 MB, replication 1..3): the add succeeds on 2, the third copy comes back with its Kubo', async () => {
+  const c = peers[2] as TestPeer
+  const victim = kubos[2] as KuboDaemon
+  const res = await bigAdd(`${A().proc.proxyUrl}/api/v0/add?replication-min=1&replication-max=3&cid-version=1&raw-leaves=true`, 200 << 20, {
+    bytes: 60 << 20,
+    fn: async () => { await victim.kill() }
+  })
+  assert.equal(res.status, 200)
+  assert.equal(res.trailer, undefined, `no stream error: ${res.trailer}`)
+  const root = (JSON.parse(res.lines.at(-1) as string) as { Hash: string }).Hash
+  const status = await A().admin.status(root)
+  assert.equal(status.allocations.length, 3)
+  // The two completed destinations hold every block already; their trackers' pins only walk it.
+  for (const k of [kubos[0], kubos[1]] as KuboDaemon[]) assert.equal(await hasDag(k, root), true)
+  const holders = await waitFor(async () => {
+    const s = await A().admin.status(root)
+    const pinned = Object.entries(s.peerMap).filter(([, i]) => i.status === 'pinned').map(([id]) => id)
+    return pinned.length === 2 ? pinned : undefined
+  }, { timeoutMs: 30_000, message: '2 holders' })
+  assert.ok(!holders.includes(c.proc.peerId))
+  await victim.restart()
+  await waitFor(async () => (await A().admin.status(root)).peerMap[c.proc.peerId]?.status === 'pinned', { timeoutMs: 120_000, intervalMs: 500, message: 'third copy restored' })
+  assert.equal(await hasDag(victim, root), true)
+})
