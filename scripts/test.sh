@@ -12,12 +12,23 @@ what="${1:-all}"
 # The status-page test drives Debian's Chromium (not needed by the unit tier).
 [ "$what" = unit ] || bash scripts/install-chromium.sh
 case "$what" in
-  unit) files=$(find test/unit -name '*.test.ts' | sort) ;;
-  integration) files=$(find test/integration -name '*.test.ts' | sort) ;;
-  all) files=$(find test/unit test/integration -name '*.test.ts' | sort) ;;
-  *) files="$*" ;;
+  unit) files=$(find test/unit -name '*.test.ts' | sort); serial="" ;;
+  integration) files=$(find test/integration -name '*.test.ts' | sort); serial=$(find test/serial -name '*.test.ts' | sort) ;;
+  all) files=$(find test/unit test/integration -name '*.test.ts' | sort); serial=$(find test/serial -name '*.test.ts' | sort) ;;
+  *) files="$*"; serial="" ;;
 esac
 [ -n "$files" ] || { echo "no test files found for '$what'" >&2; exit 1; }
-# Node 20 does not expand globs for --test, so the files are listed explicitly.
+run () { # $1 = concurrency, rest = files
+  local c="$1"; shift
+  # Node 20 does not expand globs for --test, so the files are listed explicitly.
+  node --import tsx --import ./test/setup.ts --test --test-concurrency="$c" --test-timeout="${TEST_TIMEOUT_MS:-600000}" "$@"
+}
+status=0
 # shellcheck disable=SC2086
-exec node --import tsx --import ./test/setup.ts --test --test-concurrency="${TEST_CONCURRENCY:-2}" --test-timeout="${TEST_TIMEOUT_MS:-600000}" $files
+run "${TEST_CONCURRENCY:-2}" $files || status=$?
+# Tests that measure memory or push gigabytes run alone afterwards, so they neither disturb nor are disturbed.
+if [ -n "$serial" ]; then
+  # shellcheck disable=SC2086
+  run 1 $serial || status=$?
+fi
+exit "$status"

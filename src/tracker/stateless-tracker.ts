@@ -178,6 +178,8 @@ export class StatelessTracker implements PinTracker {
     const op = this.ops.get(record.cid)
     if (op?.type === 'unpin' && op.phase !== 'error') return
     const held = this.kuboPins.get(record.cid)
+    // A pin that never started (queued or failed) left nothing in Kubo: dropping it is enough.
+    if (op?.type === 'pin' && op.phase !== 'running' && held === undefined) { this.drop(op); return }
     if (op === undefined && held === undefined) return
     this.enqueue('unpin', record)
   }
