@@ -42,7 +42,9 @@ interface Reader {
  * another takes over from the same line (Kubo's answers to the same bytes are the same lines).
  * A destination whose results differ from the client's answer counts as failed.
  */
-export async function fanout (body: AsyncIterable<Uint8Array>, dests: readonly AddDestination[], out: FanoutOutput, signal: AbortSignal): Promise<FanoutResult> {
+export async function fanout (body: AsyncIterable<Uint8Array>, dests: readonly AddDestination[], out: FanoutOutput, signal: AbortSignal, options: { stallMs?: number } = {}): Promise<FanoutResult> {
+  // A destination that takes no bytes for this long is dropped, so one stuck Kubo cannot hold the upload for ever.
+  const stallMs = options.stallMs ?? 60_000
   const readers: Reader[] = dests.map(dest => {
     const { promise, resolve } = Promise.withResolvers<void>()
     return { dest, pending: [], base: 0, results: [], done: false, dropped: promise, drop: resolve }
@@ -111,13 +113,28 @@ export async function fanout (body: AsyncIterable<Uint8Array>, dests: readonly A
     }
   }
   const readersDone = Promise.all(readers.map(read))
+  // Resolves when `done` fires; fails the destination if that takes longer than stallMs.
+  const raceStall = async (r: Reader, done: AbortSignal): Promise<void> => {
+    await new Promise<void>((resolve) => {
+      if (done.aborted) { resolve(); return }
+      const t = setTimeout(() => { fail(r, new Error(`destination took no data for ${stallMs} ms`)); resolve() }, stallMs)
+      done.addEventListener('abort', () => { clearTimeout(t); resolve() }, { once: true })
+      void r.dropped.then(() => { clearTimeout(t); resolve() })
+    })
+  }
+
 
   try {
     for await (const chunk of body) {
       signal.throwIfAborted()
       const targets = live()
       if (targets.length === 0) break
-      await Promise.all(targets.map(async r => { try { await Promise.race([r.dest.write(chunk), r.dropped]) } catch (err) { fail(r, err) } }))
+      await Promise.all(targets.map(async r => {
+        const guard = new AbortController()
+        try {
+          await Promise.race([r.dest.write(chunk).finally(() => { guard.abort() }), r.dropped, raceStall(r, guard.signal)])
+        } catch (err) { fail(r, err) }
+      }))
     }
     await Promise.all(live().map(async r => { try { await Promise.race([r.dest.end(), r.dropped]) } catch (err) { fail(r, err) } }))
   } catch (err) {
