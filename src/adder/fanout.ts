@@ -30,9 +30,8 @@ interface Reader {
   done: boolean
   error?: string
   head?: DestinationHead
-  /** Resolves when the destination is dropped, so a write stuck on it does not hold the upload. */
-  dropped: Promise<void>
-  drop: () => void
+  /** When the write in flight started (0: none), for the stall watchdog. */
+  writingSince: number
 }
 
 /**
@@ -44,11 +43,8 @@ interface Reader {
  */
 export async function fanout (body: AsyncIterable<Uint8Array>, dests: readonly AddDestination[], out: FanoutOutput, signal: AbortSignal, options: { stallMs?: number } = {}): Promise<FanoutResult> {
   // A destination that takes no bytes for this long is dropped, so one stuck Kubo cannot hold the upload for ever.
-  const stallMs = options.stallMs ?? 60_000
-  const readers: Reader[] = dests.map(dest => {
-    const { promise, resolve } = Promise.withResolvers<void>()
-    return { dest, pending: [], base: 0, results: [], done: false, dropped: promise, drop: resolve }
-  })
+  const stallMs = options.stallMs ?? 30_000
+  const readers: Reader[] = dests.map(dest => ({ dest, pending: [], base: 0, results: [], done: false, writingSince: 0 }))
   const failed: FanoutResult['failed'] = []
   let primary: Reader | undefined = readers[0]
   let sent = 0
@@ -58,7 +54,6 @@ export async function fanout (body: AsyncIterable<Uint8Array>, dests: readonly A
     if (r.error !== undefined) return
     r.error = (err as Error)?.message ?? String(err)
     failed.push({ peer: r.dest.peer, error: r.error })
-    r.drop()
     r.dest.abort(err instanceof Error ? err : new Error(String(err)))
     if (r === primary) { primary = live()[0]; void flush() }
   }
@@ -113,15 +108,14 @@ export async function fanout (body: AsyncIterable<Uint8Array>, dests: readonly A
     }
   }
   const readersDone = Promise.all(readers.map(read))
-  // Resolves when `done` fires; fails the destination if that takes longer than stallMs.
-  const raceStall = async (r: Reader, done: AbortSignal): Promise<void> => {
-    await new Promise<void>((resolve) => {
-      if (done.aborted) { resolve(); return }
-      const t = setTimeout(() => { fail(r, new Error(`destination took no data for ${stallMs} ms`)); resolve() }, stallMs)
-      done.addEventListener('abort', () => { clearTimeout(t); resolve() }, { once: true })
-      void r.dropped.then(() => { clearTimeout(t); resolve() })
-    })
-  }
+  // One watchdog for the whole upload (no per-chunk timers or promise reactions, which would keep chunks alive):
+  // aborting a stuck destination makes its pending write fail.
+  const watchdog = setInterval(() => {
+    const now = Date.now()
+    for (const r of live()) if (r.writingSince !== 0 && now - r.writingSince > stallMs) fail(r, new Error(`destination took no data for ${stallMs} ms`))
+  }, Math.min(5000, stallMs))
+  watchdog.unref()
+
 
 
   try {
@@ -130,24 +124,32 @@ export async function fanout (body: AsyncIterable<Uint8Array>, dests: readonly A
       const targets = live()
       if (targets.length === 0) break
       await Promise.all(targets.map(async r => {
-        const guard = new AbortController()
-        try {
-          await Promise.race([r.dest.write(chunk).finally(() => { guard.abort() }), r.dropped, raceStall(r, guard.signal)])
-        } catch (err) { fail(r, err) }
+        r.writingSince = Date.now()
+        try { await r.dest.write(chunk) } catch (err) { fail(r, err) } finally { r.writingSince = 0 }
       }))
     }
-    await Promise.all(live().map(async r => { try { await Promise.race([r.dest.end(), r.dropped]) } catch (err) { fail(r, err) } }))
+    await Promise.all(live().map(async r => {
+      r.writingSince = Date.now()
+      try { await r.dest.end() } catch (err) { fail(r, err) } finally { r.writingSince = 0 }
+    }))
   } catch (err) {
     for (const r of live()) fail(r, err)
     throw err
   } finally {
+    clearInterval(watchdog)
+    // Every destination has the whole upload: one that still gives no answer after stallMs is dropped.
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([readersDone, new Promise<void>((resolve) => { timer = setTimeout(resolve, stallMs) })])
+    clearTimeout(timer)
+    for (const r of live()) if (!r.done) fail(r, new Error(`destination gave no complete answer within ${stallMs} ms of the upload's end`))
     await readersDone
   }
   await flush()
 
   const heard = primary
   const results = heard?.results ?? []
-  const key = (rs: Array<Record<string, unknown>>): string => JSON.stringify(rs)
+  // Compared as sets: Kubo prints dag/import roots in Go map order, which differs between Kubos.
+  const key = (rs: Array<Record<string, unknown>>): string => JSON.stringify(rs.map(x => JSON.stringify(x)).sort())
   const completed: string[] = []
   for (const r of live()) {
     if (!r.done) continue

@@ -20,7 +20,14 @@ export async function openLocalDestination (peer: string, kuboUrl: string, comma
     peer,
     async write (chunk) {
       if (req.destroyed) throw new Error('local kubo upload closed')
-      if (!req.write(chunk)) await new Promise<void>((resolve, reject) => { req.once('drain', resolve); req.once('close', () => { reject(new Error('local kubo upload closed')) }) })
+      if (!req.write(chunk)) {
+        await new Promise<void>((resolve, reject) => {
+          const onClose = (): void => { req.off('drain', onDrain); reject(new Error('local kubo upload closed')) }
+          const onDrain = (): void => { req.off('close', onClose); resolve() }
+          req.once('drain', onDrain)
+          req.once('close', onClose)
+        })
+      }
     },
     async end () { await new Promise<void>((resolve) => { req.end(resolve) }) },
     abort (reason) { req.destroy(reason) },

@@ -51,7 +51,10 @@ export class RemoteAdd implements Startable {
   async stop (): Promise<void> { await this.c.libp2p.unhandle(ADD_PROTOCOL).catch(() => {}) }
 
   /** Opens `peer`'s Kubo as a destination. */
-  async open (peer: string, command: string, query: string, contentType: string, signal: AbortSignal): Promise<AddDestination> {
+  async open (peer: string, command: string, query: string, contentType: string, callerSignal: AbortSignal): Promise<AddDestination> {
+    // One signal for every read and write of this destination: aborting it fails a write stuck on backpressure.
+    const own = new AbortController()
+    const signal = AbortSignal.any([callerSignal, own.signal])
     const stream = await this.c.libp2p.dialProtocol(peerIdFromString(peer), ADD_PROTOCOL, { signal })
     const lp = lpStream(stream, { maxDataLength: MAX_FRAME + 16 })
     await lp.write(frame(T_HEAD, json({ command, query, contentType })), { signal })
@@ -84,7 +87,7 @@ export class RemoteAdd implements Startable {
         for (let i = 0; i < chunk.length; i += MAX_FRAME) await lp.write(frame(T_DATA, chunk.subarray(i, i + MAX_FRAME)), { signal })
       },
       async end () { await lp.write(frame(T_END, new Uint8Array(0)), { signal }) },
-      abort (reason) { stream.abort(reason) },
+      abort (reason) { own.abort(reason); stream.abort(reason) },
       head: heads.promise,
       async * body () {
         await heads.promise
