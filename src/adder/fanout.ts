@@ -72,7 +72,8 @@ export async function fanout (body: AsyncIterable<Uint8Array>, dests: readonly A
         await out.line(line)
         sent++
       }
-      for (const r of readers) { const drop = Math.max(0, sent - r.base); r.pending.splice(0, drop); r.base += drop }
+      // Only lines a reader already has are dropped: one behind the client keeps its line numbering.
+      for (const r of readers) { const drop = Math.min(r.pending.length, Math.max(0, sent - r.base)); r.pending.splice(0, drop); r.base += drop }
     })
     await flushing
   }
