@@ -16,20 +16,29 @@ export async function openLocalDestination (peer: string, kuboUrl: string, comma
     req.once('error', (err) => { reject(res === undefined && (err as NodeJS.ErrnoException).code === 'ECONNREFUSED' ? new KuboUnavailableError(kuboUrl, { cause: err }) : err) })
   })
   head.catch(() => {})
+  // Kubo may finish its answer and close the connection before the last bytes of the upload (the
+  // chunked terminator) are written: Node then never reports the request finished. Once the answer
+  // is complete, the rest of the upload is of no use to this Kubo, so writing it is a no-op.
+  const answered = (): boolean => res?.complete === true
   return {
     peer,
     async write (chunk) {
+      if (answered()) return
       if (req.destroyed) throw new Error('local kubo upload closed')
       if (!req.write(chunk)) {
         await new Promise<void>((resolve, reject) => {
-          const onClose = (): void => { req.off('drain', onDrain); reject(new Error('local kubo upload closed')) }
+          const onClose = (): void => { req.off('drain', onDrain); if (answered()) resolve(); else reject(new Error('local kubo upload closed')) }
           const onDrain = (): void => { req.off('close', onClose); resolve() }
           req.once('drain', onDrain)
           req.once('close', onClose)
         })
       }
     },
-    async end () { await new Promise<void>((resolve) => { req.end(resolve) }) },
+    async end () {
+      if (answered() || req.destroyed) return
+      // A request cut short is reported by body(), which the fan-out reads.
+      await new Promise<void>((resolve) => { req.once('close', resolve); req.end(resolve) })
+    },
     abort (reason) { req.destroy(reason) },
     head,
     async * body () {
