@@ -2,3 +2,4 @@ export type { AddDestination, DestinationHead, OpenDestination } from './types.j
 export { fanout, type FanoutOutput, type FanoutResult } from './fanout.js'
 export { openLocalDestination } from './local-destination.js'
 export { RemoteAdd, ADD_PROTOCOL, type RemoteAddComponents } from './remote.js'
+export { responseOutput } from './response-output.js'

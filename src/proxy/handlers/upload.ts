@@ -1,9 +1,7 @@
+import { responseOutput } from '../../adder/index.js'
 import type { Cluster, UploadRequest } from '../../cluster/index.js'
 import type { InterceptContext, InterceptHandler } from '../routes.js'
 import { endWithStreamError } from '../kubo-errors.js'
-
-// Hop-by-hop headers belong to the connection to Kubo, not to the client's.
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'proxy-connection'])
 
 function truthy (v: string | null): boolean {
   return v !== null && ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(v)
@@ -34,20 +32,7 @@ async function relay (cluster: Cluster, command: UploadRequest['command'], ctx: 
   const { req, res } = ctx
   const query = (req.url ?? '').split('?')[1] ?? ''
   try {
-    await cluster.upload({ command, query, contentType: req.headers['content-type'] ?? '', body: req, signal: ctx.signal }, {
-      head: (h) => {
-        const headers: string[] = []
-        for (let i = 0; i + 1 < h.rawHeaders.length; i += 2) {
-          if (!HOP_BY_HOP.has((h.rawHeaders[i] as string).toLowerCase())) headers.push(h.rawHeaders[i] as string, h.rawHeaders[i + 1] as string)
-        }
-        res.writeHead(h.status, headers)
-        res.flushHeaders()
-      },
-      line: async (line) => {
-        if (res.destroyed) return
-        if (!res.write(line)) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve) })
-      }
-    }).then(({ result }) => {
+    await cluster.upload({ command, query, contentType: req.headers['content-type'] ?? '', body: req, signal: ctx.signal }, responseOutput(res)).then(({ result }) => {
       if (result.streamError !== undefined) endWithStreamError(res, result.streamError)
     })
   } catch (err) {
