@@ -9,9 +9,9 @@ import type { Rpc } from '../rpc/index.js'
 import type { Startable } from '../lifecycle.js'
 import { NotFoundError, InvalidParametersError, KuboApiError, RpcError } from '../errors.js'
 import { canonicalCid } from '../utils/cid.js'
-import { parseDuration } from '../utils/duration.js'
 import { isAllocatedTo } from '../tracker/index.js'
 import { electedPeer } from './election.js'
+import { pinOptionsFromQuery } from './pin-options.js'
 import { fanout, type FanoutOutput, type FanoutResult, type OpenDestination, type AddDestination } from '../adder/index.js'
 import type { Cluster, ClusterIdentity, ClusterPeer, ClusterRepoStat, GlobalPinInfo, PinRequest, UploadRequest } from './types.js'
 
@@ -457,34 +457,10 @@ export class PinsetCluster implements Cluster, Startable {
 
 /** The cluster options of an upload, from Kubo's query plus IPFS Cluster's names. */
 function uploadOptions (q: URLSearchParams, command: UploadRequest['command']): { local: boolean, pin: Omit<PinRequest, 'cid'> } {
-  const pin: Omit<PinRequest, 'cid'> = {}
-  const int = (key: string): number | undefined => {
-    const v = q.get(key)
-    if (v === null) return undefined
-    const n = Number(v)
-    if (v.trim() === '' || !Number.isInteger(n)) throw new InvalidParametersError(`could not convert value "${v}" to type "int" (for option "-${key}")`)
-    return n
-  }
-  const rf = int('replication')
-  const min = int('replication-min') ?? rf
-  const max = int('replication-max') ?? rf
-  if (min !== undefined) pin.replicationMin = min
-  if (max !== undefined) pin.replicationMax = max
+  const pin = pinOptionsFromQuery(q, Date.now())
   const name = q.get('name') ?? (command === 'add' ? q.get('pin-name') : null)
   if (name !== null) pin.name = name
-  const meta: Record<string, string> = {}
-  for (const [k, v] of q) if (k.startsWith('meta-') && k.length > 5) meta[k.slice(5)] = v
-  if (Object.keys(meta).length > 0) pin.metadata = meta
-  const users = q.get('user-allocations')
-  if (users !== null && users.trim() !== '') pin.userAllocations = users.split(',').map(s => s.trim()).filter(s => s !== '')
-  const expireIn = q.get('expire-in')
-  if (expireIn !== null) {
-    let ms: number
-    try { ms = parseDuration(expireIn) } catch (err) { throw new InvalidParametersError(`expire-in: ${(err as Error).message}`) }
-    pin.expireAt = Date.now() + ms
-  }
-  const local = ['1', 't', 'true', 'True', 'TRUE'].includes(q.get('local') ?? '')
-  return { local, pin }
+  return { local: boolParam(q, 'local', false), pin }
 }
 
 function boolParam (q: URLSearchParams, key: string, def: boolean): boolean {

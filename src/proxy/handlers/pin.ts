@@ -1,7 +1,6 @@
-import type { Cluster, PinRequest } from '../../cluster/index.js'
+import { pinOptionsFromQuery, type Cluster } from '../../cluster/index.js'
 import type { PinRecord } from '../../types.js'
 import { InvalidParametersError, KuboApiError, NotFoundError } from '../../errors.js'
-import { parseDuration } from '../../utils/duration.js'
 import type { InterceptContext, InterceptHandler } from '../routes.js'
 import { KuboOptions, readBodyArgs } from '../kubo-options.js'
 import { sendKuboValue, KuboStream } from '../kubo-response.js'
@@ -32,34 +31,6 @@ async function allArgs (ctx: InterceptContext): Promise<string[]> {
 }
 
 /** The cluster's options on top of Kubo's (IPFS Cluster's names). */
-function clusterOptions (o: KuboOptions, q: URLSearchParams): Omit<PinRequest, 'cid'> {
-  const r: Omit<PinRequest, 'cid'> = {}
-  const int = (key: string): number | undefined => {
-    const v = q.get(key)
-    if (v === null) return undefined
-    const n = Number(v)
-    if (v.trim() === '' || !Number.isInteger(n)) throw new InvalidParametersError(`could not convert value "${v}" to type "int" (for option "-${key}")`)
-    return n
-  }
-  const rf = int('replication')
-  const min = int('replication-min') ?? rf
-  const max = int('replication-max') ?? rf
-  if (min !== undefined) r.replicationMin = min
-  if (max !== undefined) r.replicationMax = max
-  const meta = o.prefixed('meta-')
-  if (Object.keys(meta).length > 0) r.metadata = meta
-  const users = q.get('user-allocations')
-  if (users !== null && users.trim() !== '') r.userAllocations = users.split(',').map(s => s.trim()).filter(s => s !== '')
-  const expireIn = q.get('expire-in')
-  if (expireIn !== null) {
-    let ms: number
-    try { ms = parseDuration(expireIn) } catch (err) { throw new InvalidParametersError(`expire-in: ${(err as Error).message}`) }
-    if (ms < 1000) throw new InvalidParametersError('expire-in must be at least 1s')
-    r.expireAt = Date.now() + ms
-  }
-  return r
-}
-
 function waitMode (q: URLSearchParams, init: PinHandlersInit): PinWait {
   const w = q.get('wait')
   if (w === null) return init.pinWait
@@ -97,7 +68,7 @@ async function pinAdd (cluster: Cluster, init: PinHandlersInit, ctx: InterceptCo
   const progress = o.bool(['progress'], false)
   const name = o.string(['name', 'n'])
   if (name !== undefined && Buffer.byteLength(name) > 255) throw new InvalidParametersError('pin name too long: must be at most 255 bytes')
-  const cluster_ = clusterOptions(o, ctx.query)
+  const cluster_ = pinOptionsFromQuery(ctx.query, Date.now())
   const wait = waitMode(ctx.query, init)
   const args = await allArgs(ctx)
   if (args.length === 0) throw new InvalidParametersError('argument "ipfs-path" is required')
