@@ -36,7 +36,8 @@ async function hasDag (kubo: KuboDaemon, cid: string): Promise<boolean> {
 /** Streams `size` random bytes as a one-file multipart add; calls `at` once `atBytes` were written. */
 async function bigAdd (url: string, size: number, at?: { bytes: number, fn: () => Promise<void> }): Promise<{ status: number, lines: string[], trailer?: string }> {
   return await new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=bigboundary' } }, (res) => {
+    // A bound well under the runner's timeout, so a stuck upload fails here with its own message.
+    const req = request(url, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=bigboundary' }, signal: AbortSignal.timeout(300_000) }, (res) => {
       let body = ''
       res.on('data', (d: Buffer) => { body += d.toString() })
       res.on('end', () => { resolve({ status: res.statusCode ?? 0, lines: body.split('\n').filter(l => l !== ''), trailer: res.trailers['x-stream-error'] }) })
