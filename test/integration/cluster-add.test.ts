@@ -5,40 +5,21 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { create } from 'kubo-rpc-client'
-import { startKubo, startKubos, type KuboDaemon } from '../fixtures/kubo.js'
-import { startCluster, waitForMesh, FAST_CLUSTER_ARGS, type TestPeer } from '../fixtures/cluster.js'
+import { hasDag, startKubo, type KuboDaemon } from '../fixtures/kubo.js'
+import { kuboClusterPerFile, type TestPeer } from '../fixtures/cluster.js'
 import { FIXTURES } from '../fixtures/paths.js'
 import { carWithRoots } from '../fixtures/car.js'
 import { waitFor } from '../fixtures/wait-for.js'
 
 // add and dag/import through pinmesh put the content on the allocated peers' Kubos during the upload.
 
-let kubos: KuboDaemon[]
-let peers: TestPeer[]
+const cluster = kuboClusterPerFile(3)
 let plain: KuboDaemon
+before(async () => { plain = await startKubo() })
+after(async () => { await plain?.destroy() })
 
-before(async () => {
-  kubos = await startKubos(3)
-  plain = await startKubo()
-  peers = await startCluster(3, { kuboApis: kubos.map(k => k.apiMultiaddr), args: FAST_CLUSTER_ARGS })
-  await waitForMesh(peers)
-})
-after(async () => {
-  await Promise.all((peers ?? []).map(async p => { await p.proc.destroy() }))
-  await Promise.all([...(kubos ?? []), plain].map(async k => { await k?.destroy() }))
-})
+const A = (): TestPeer => cluster.peers[0] as TestPeer
 
-const A = (): TestPeer => peers[0] as TestPeer
-
-/** Every block of the DAG is in this Kubo's own blockstore (no network). */
-async function hasDag (kubo: KuboDaemon, cid: string): Promise<boolean> {
-  const refs = await kubo.cli(['refs', '-r', '--offline', cid])
-  if (refs.code !== 0) return false
-  for (const c of [cid, ...refs.stdout.split('\n').filter(l => l !== '')]) {
-    if ((await kubo.cli(['block', 'stat', '--offline', c])).code !== 0) return false
-  }
-  return true
-}
 
 test('ipfs add -r through pinmesh prints what Kubo prints; every allocated Kubo has every block when it returns', async () => {
   const tree = join(FIXTURES, 'tree')
@@ -49,10 +30,10 @@ test('ipfs add -r through pinmesh prints what Kubo prints; every allocated Kubo 
   assert.equal(via.stderr, direct.stderr)
   const root = (/added (\S+) tree\n$/.exec(via.stdout) ?? [])[1] as string
   // Default replication: every peer. No waiting: the blocks were written during the upload.
-  for (const k of kubos) assert.equal(await hasDag(k, root), true, `Kubo ${k.apiUrl} has the whole DAG`)
+  for (const k of cluster.kubos) assert.equal(await hasDag(k, root), true, `Kubo ${k.apiUrl} has the whole DAG`)
   const ls = await plain.cli(['pin', 'ls', '--type=recursive', root], { api: A().proc.proxyMultiaddr })
   assert.equal(ls.stdout, `${root} recursive\n`)
-  await waitFor(async () => { for (const k of kubos) if ((await k.cli(['pin', 'ls', '--type=recursive', root])).code !== 0) return false; return true }, { message: 'pinned on every Kubo' })
+  await waitFor(async () => { for (const k of cluster.kubos) if ((await k.cli(['pin', 'ls', '--type=recursive', root])).code !== 0) return false; return true }, { message: 'pinned on every Kubo' })
 })
 
 test('kubo-rpc-client add and addAll through pinmesh, with progress callbacks, match Kubo', async () => {
@@ -73,8 +54,8 @@ test('kubo-rpc-client add and addAll through pinmesh, with progress callbacks, m
   for await (const r of directClient.addAll(files, { wrapWithDirectory: true })) allDirect.push({ path: r.path, cid: r.cid.toString(), size: r.size })
   assert.deepEqual(all, allDirect)
   const wrapper = all.at(-1)?.cid as string
-  for (const k of kubos) assert.equal(await hasDag(k, wrapper), true)
-  for (const k of kubos) assert.equal(await hasDag(k, one.cid.toString()), true)
+  for (const k of cluster.kubos) assert.equal(await hasDag(k, wrapper), true)
+  for (const k of cluster.kubos) assert.equal(await hasDag(k, one.cid.toString()), true)
 })
 
 test('ipfs dag import of a CAR with two roots through pinmesh pins both roots on the allocated peers', async () => {
@@ -92,7 +73,7 @@ test('ipfs dag import of a CAR with two roots through pinmesh pins both roots on
     assert.equal(sorted(via.stdout).length, 2)
     for (const root of roots) {
       assert.equal((await A().admin.allocation(root)).cid, root)
-      await waitFor(async () => { for (const k of kubos) if ((await k.cli(['pin', 'ls', root])).code !== 0) return false; return true }, { message: `${root} pinned on every Kubo` })
+      await waitFor(async () => { for (const k of cluster.kubos) if ((await k.cli(['pin', 'ls', root])).code !== 0) return false; return true }, { message: `${root} pinned on every Kubo` })
     }
   } finally {
     await rm(dir, { recursive: true, force: true })
@@ -108,6 +89,6 @@ test('block put and dag put with --pin=true record cluster pins', async () => {
   const dagCid = dag.stdout.trim()
   for (const cid of [blockCid, dagCid]) {
     assert.equal((await A().admin.allocation(cid)).cid, cid)
-    await waitFor(async () => { for (const k of kubos) if ((await k.cli(['pin', 'ls', cid])).code !== 0) return false; return true }, { message: `${cid} pinned on every Kubo` })
+    await waitFor(async () => { for (const k of cluster.kubos) if ((await k.cli(['pin', 'ls', cid])).code !== 0) return false; return true }, { message: `${cid} pinned on every Kubo` })
   }
 })

@@ -1,7 +1,7 @@
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { startKubos, type KuboDaemon } from '../fixtures/kubo.js'
-import { startCluster, waitForMesh, FAST_CLUSTER_ARGS, type TestPeer } from '../fixtures/cluster.js'
+import { addUnpinned, type KuboDaemon } from '../fixtures/kubo.js'
+import { kuboClusterPerFile, FAST_CLUSTER_ARGS, type TestPeer } from '../fixtures/cluster.js'
 import { makeCids } from '../fixtures/cids.js'
 import { httpRequest } from '../fixtures/http.js'
 import { waitFor } from '../fixtures/wait-for.js'
@@ -12,24 +12,8 @@ import { waitFor } from '../fixtures/wait-for.js'
 const TTL_MS = 4000
 const ARGS = [...FAST_CLUSTER_ARGS.map(a => a === '1500ms' ? `${TTL_MS}ms` : a), '--tracker-priority-max-age', '1s', '--cluster-pin-wait', 'committed']
 
-let kubos: KuboDaemon[]
-let peers: TestPeer[]
+const cluster = kuboClusterPerFile(4, ARGS)
 
-before(async () => {
-  kubos = await startKubos(4)
-  peers = await startCluster(4, { kuboApis: kubos.map(k => k.apiMultiaddr), args: ARGS })
-  await waitForMesh(peers)
-})
-after(async () => {
-  await Promise.all((peers ?? []).map(async p => { await p.proc.destroy() }))
-  await Promise.all((kubos ?? []).map(async k => { await k.destroy() }))
-})
-
-async function addOnly (kubo: KuboDaemon, text: string): Promise<string> {
-  const r = await kubo.cli(['add', '-q', '--pin=false'], { input: text })
-  assert.equal(r.code, 0, r.stderr)
-  return r.stdout.trim()
-}
 
 async function pinVia (p: TestPeer, cid: string, query = ''): Promise<void> {
   const r = await httpRequest(`${p.proc.proxyUrl}/api/v0/pin/add?arg=${cid}${query}`)
@@ -38,7 +22,7 @@ async function pinVia (p: TestPeer, cid: string, query = ''): Promise<void> {
 
 test('a CID nobody can provide ends in pin_error after the no-progress timeout and is retried; other pins are unaffected', async () => {
   const [nobody] = await makeCids(1, 'nobody-has-this')
-  const c = peers[2] as TestPeer
+  const c = cluster.peers[2] as TestPeer
   await pinVia(c, nobody as string, `&replication=1&user-allocations=${c.proc.peerId}`)
   const failed = await waitFor(async () => {
     const i = (await c.admin.status(nobody as string)).peerMap[c.proc.peerId]
@@ -46,13 +30,13 @@ test('a CID nobody can provide ends in pin_error after the no-progress timeout a
   }, { timeoutMs: 15_000, message: 'pin_error' })
   assert.match(failed.error ?? '', /progress/i)
   await waitFor(async () => ((await c.admin.status(nobody as string)).peerMap[c.proc.peerId]?.attempts ?? 0) >= 2, { timeoutMs: 15_000, message: 'retried' })
-  const ok = await addOnly(kubos[0] as KuboDaemon, 'available meanwhile\n')
+  const ok = await addUnpinned(cluster.kubos[0] as KuboDaemon, 'available meanwhile\n')
   await pinVia(c, ok, `&replication=1&user-allocations=${c.proc.peerId}&wait=pinned`)
   assert.equal((await c.admin.status(ok)).peerMap[c.proc.peerId]?.status, 'pinned')
 })
 
 test('a new pin overtakes 1,000 queued old ones', async () => {
-  const d = peers[3] as TestPeer
+  const d = cluster.peers[3] as TestPeer
   const backlog = await makeCids(1000, 'backlog')
   // Pins for every peer: re-allocation never moves them, even if a slow restart looks like a peer loss.
   assert.equal(await d.admin.pinMany(backlog), 1000)
@@ -61,7 +45,7 @@ test('a new pin overtakes 1,000 queued old ones', async () => {
   await new Promise(resolve => setTimeout(resolve, 1200))
   await d.proc.restart()
   await waitFor(async () => ((await d.admin.pinsetStats()).queued ?? 0) > 900, { timeoutMs: 20_000, message: 'backlog queued' })
-  const fresh = await addOnly(kubos[1] as KuboDaemon, 'jump the queue\n')
+  const fresh = await addUnpinned(cluster.kubos[1] as KuboDaemon, 'jump the queue\n')
   const started = Date.now()
   await pinVia(d, fresh, `&replication=1&user-allocations=${d.proc.peerId}`)
   await waitFor(async () => (await d.admin.status(fresh)).peerMap[d.proc.peerId]?.status === 'pinned', { timeoutMs: 15_000, message: 'new pin pinned' })
@@ -71,16 +55,16 @@ test('a new pin overtakes 1,000 queued old ones', async () => {
 })
 
 test('repinning: a peer holding pins dies; within 2x the metrics TTL each of its pins is held by 2 live peers again', async (t) => {
-  const a = peers[0] as TestPeer
-  const cids = await Promise.all(Array.from({ length: 6 }, async (_, i) => await addOnly(kubos[i % 4] as KuboDaemon, `replicated ${i}\n`)))
+  const a = cluster.peers[0] as TestPeer
+  const cids = await Promise.all(Array.from({ length: 6 }, async (_, i) => await addUnpinned(cluster.kubos[i % 4] as KuboDaemon, `replicated ${i}\n`)))
   for (const cid of cids) await pinVia(a, cid, '&replication=2&wait=pinned')
   const counts = new Map<string, number>()
   for (const cid of cids) for (const p of (await a.admin.status(cid)).allocations) counts.set(p, (counts.get(p) ?? 0) + 1)
   const victimId = [...counts.entries()].sort((x, y) => y[1] - x[1])[0]?.[0] as string
-  const victim = peers.find(p => p.proc.peerId === victimId) as TestPeer
+  const victim = cluster.peers.find(p => p.proc.peerId === victimId) as TestPeer
   const affected: string[] = []
   for (const cid of cids) if ((await a.admin.status(cid)).allocations.includes(victimId)) affected.push(cid)
-  const observer = peers.find(p => p !== victim) as TestPeer
+  const observer = cluster.peers.find(p => p !== victim) as TestPeer
   // A blink shorter than the TTL changes nothing: no re-allocation, no repin storm.
   const before = await Promise.all(cids.map(async cid => await observer.admin.allocation(cid)))
   victim.proc.process.kill('SIGSTOP')
@@ -105,19 +89,19 @@ test('repinning: a peer holding pins dies; within 2x the metrics TTL each of its
 })
 
 test('a pin past its expiry is removed from the pinset and unpinned everywhere', async () => {
-  const a = peers[0] as TestPeer
-  const cid = await addOnly(kubos[0] as KuboDaemon, 'expires soon\n')
+  const a = cluster.peers[0] as TestPeer
+  const cid = await addUnpinned(cluster.kubos[0] as KuboDaemon, 'expires soon\n')
   await pinVia(a, cid, '&expire-in=2s&wait=pinned')
   const rec = await a.admin.allocation(cid)
   assert.ok(rec.expireAt !== undefined && rec.expireAt > Date.now())
   await waitFor(async () => {
-    for (const p of peers) {
+    for (const p of cluster.peers) {
       try { await p.admin.allocation(cid); return false } catch { /* gone here */ }
     }
     return true
   }, { timeoutMs: 15_000, message: 'expired pin removed from every pinset' })
   await waitFor(async () => {
-    for (const k of kubos) if ((await k.cli(['pin', 'ls', '--type=recursive', cid])).code === 0) return false
+    for (const k of cluster.kubos) if ((await k.cli(['pin', 'ls', '--type=recursive', cid])).code === 0) return false
     return true
   }, { timeoutMs: 15_000, message: 'unpinned on every Kubo' })
 })

@@ -1,32 +1,16 @@
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { create } from 'kubo-rpc-client'
 import { CID } from 'multiformats/cid'
-import { startKubos, type KuboDaemon } from '../fixtures/kubo.js'
-import { startCluster, waitForMesh, FAST_CLUSTER_ARGS, type TestPeer } from '../fixtures/cluster.js'
+import { addUnpinned, type KuboDaemon } from '../fixtures/kubo.js'
+import { kuboClusterPerFile, type TestPeer } from '../fixtures/cluster.js'
 import { httpRequest } from '../fixtures/http.js'
 import { waitFor } from '../fixtures/wait-for.js'
 
 // 3 real Kubo daemons, each with its own pinmesh process; pins go in through the Kubo API.
 
-let kubos: KuboDaemon[]
-let peers: TestPeer[]
+const cluster = kuboClusterPerFile(3)
 
-before(async () => {
-  kubos = await startKubos(3)
-  peers = await startCluster(3, { kuboApis: kubos.map(k => k.apiMultiaddr), args: FAST_CLUSTER_ARGS })
-  await waitForMesh(peers)
-})
-after(async () => {
-  await Promise.all((peers ?? []).map(async p => { await p.proc.destroy() }))
-  await Promise.all((kubos ?? []).map(async k => { await k.destroy() }))
-})
-
-async function addOnly (kubo: KuboDaemon, text: string): Promise<string> {
-  const r = await kubo.cli(['add', '-q', '--pin=false'], { input: text })
-  assert.equal(r.code, 0, r.stderr)
-  return r.stdout.trim()
-}
 
 async function kuboHolds (kubo: KuboDaemon, cid: string): Promise<boolean> {
   const r = await kubo.cli(['pin', 'ls', '--type=recursive', cid])
@@ -35,27 +19,27 @@ async function kuboHolds (kubo: KuboDaemon, cid: string): Promise<boolean> {
 
 async function holders (cid: string): Promise<number[]> {
   const out: number[] = []
-  for (const [i, k] of kubos.entries()) if (await kuboHolds(k, cid)) out.push(i)
+  for (const [i, k] of cluster.kubos.entries()) if (await kuboHolds(k, cid)) out.push(i)
   return out
 }
 
-const A = (): TestPeer => peers[0] as TestPeer
-const C = (): TestPeer => peers[2] as TestPeer
+const A = (): TestPeer => cluster.peers[0] as TestPeer
+const C = (): TestPeer => cluster.peers[2] as TestPeer
 
 test('ipfs pin add through pinmesh A pins content that only Kubo B has on every allocated Kubo, printing what Kubo prints', async () => {
-  const cid = await addOnly(kubos[1] as KuboDaemon, 'only Kubo B has this\n')
-  const viaPinmesh = await kubos[0]?.cli(['pin', 'add', cid], { api: A().proc.proxyMultiaddr })
+  const cid = await addUnpinned(cluster.kubos[1] as KuboDaemon, 'only Kubo B has this\n')
+  const viaPinmesh = await cluster.kubos[0]?.cli(['pin', 'add', cid], { api: A().proc.proxyMultiaddr })
   assert.equal(viaPinmesh?.code, 0, viaPinmesh?.stderr)
   // Kubo-like: pin add returns once the pin is held (default replication: every peer).
   assert.deepEqual(await holders(cid), [0, 1, 2])
-  const direct = await kubos[1]?.cli(['pin', 'add', cid])
+  const direct = await cluster.kubos[1]?.cli(['pin', 'add', cid])
   assert.equal(viaPinmesh?.stdout, direct?.stdout)
   assert.equal(viaPinmesh?.stdout, `pinned ${cid} recursively\n`)
   assert.equal(viaPinmesh?.stderr, direct?.stderr)
 })
 
 test('replication=2: exactly 2 Kubos hold the pin; status shows pinned x2 and remote x1', async () => {
-  const cid = await addOnly(kubos[2] as KuboDaemon, 'two copies please\n')
+  const cid = await addUnpinned(cluster.kubos[2] as KuboDaemon, 'two copies please\n')
   const r = await httpRequest(`${A().proc.proxyUrl}/api/v0/pin/add?arg=${cid}&replication=2`)
   assert.equal(r.status, 200, r.body.toString())
   assert.equal(r.body.toString(), `{"Pins":["${cid}"]}\n`)
@@ -68,39 +52,39 @@ test('replication=2: exactly 2 Kubos hold the pin; status shows pinned x2 and re
 })
 
 test('pin rm through peer C unpins on every Kubo, and pin ls through each peer agrees', async () => {
-  const cid = await addOnly(kubos[0] as KuboDaemon, 'short-lived pin\n')
-  assert.equal((await kubos[0]?.cli(['pin', 'add', cid], { api: A().proc.proxyMultiaddr }))?.code, 0)
+  const cid = await addUnpinned(cluster.kubos[0] as KuboDaemon, 'short-lived pin\n')
+  assert.equal((await cluster.kubos[0]?.cli(['pin', 'add', cid], { api: A().proc.proxyMultiaddr }))?.code, 0)
   assert.deepEqual(await holders(cid), [0, 1, 2])
-  for (const p of peers) assert.match((await kubos[0]?.cli(['pin', 'ls', cid], { api: p.proc.proxyMultiaddr }))?.stdout ?? '', new RegExp(`^${cid} recursive`))
-  const rm = await kubos[0]?.cli(['pin', 'rm', cid], { api: C().proc.proxyMultiaddr })
+  for (const p of cluster.peers) assert.match((await cluster.kubos[0]?.cli(['pin', 'ls', cid], { api: p.proc.proxyMultiaddr }))?.stdout ?? '', new RegExp(`^${cid} recursive`))
+  const rm = await cluster.kubos[0]?.cli(['pin', 'rm', cid], { api: C().proc.proxyMultiaddr })
   assert.equal(rm?.stdout, `unpinned ${cid}\n`)
   await waitFor(async () => (await holders(cid)).length === 0, { timeoutMs: 15_000, message: 'unpinned on every Kubo' })
-  for (const p of peers) {
-    const ls = await kubos[0]?.cli(['pin', 'ls', cid], { api: p.proc.proxyMultiaddr })
+  for (const p of cluster.peers) {
+    const ls = await cluster.kubos[0]?.cli(['pin', 'ls', cid], { api: p.proc.proxyMultiaddr })
     assert.equal(ls?.code, 1)
     assert.match(ls?.stderr ?? '', /is not pinned/)
   }
-  const again = await kubos[0]?.cli(['pin', 'rm', cid], { api: A().proc.proxyMultiaddr })
-  const kubo = await kubos[0]?.cli(['pin', 'rm', cid])
+  const again = await cluster.kubos[0]?.cli(['pin', 'rm', cid], { api: A().proc.proxyMultiaddr })
+  const kubo = await cluster.kubos[0]?.cli(['pin', 'rm', cid])
   assert.equal(again?.code, kubo?.code)
   assert.equal(again?.stderr, kubo?.stderr)
 })
 
 test('a pin removed behind pinmesh\'s back is reported unexpectedly_unpinned, then pinned again without a command', async () => {
-  const cid = await addOnly(kubos[1] as KuboDaemon, 'keep me pinned\n')
-  assert.equal((await kubos[0]?.cli(['pin', 'add', cid], { api: A().proc.proxyMultiaddr }))?.code, 0)
-  const b = peers[1] as TestPeer
-  assert.equal((await kubos[1]?.cli(['pin', 'rm', cid]))?.code, 0)
+  const cid = await addUnpinned(cluster.kubos[1] as KuboDaemon, 'keep me pinned\n')
+  assert.equal((await cluster.kubos[0]?.cli(['pin', 'add', cid], { api: A().proc.proxyMultiaddr }))?.code, 0)
+  const b = cluster.peers[1] as TestPeer
+  assert.equal((await cluster.kubos[1]?.cli(['pin', 'rm', cid]))?.code, 0)
   const seen = await waitFor(async () => (await b.admin.status(cid)).peerMap[b.proc.peerId]?.status === 'unexpectedly_unpinned', { timeoutMs: 5_000, intervalMs: 20, message: 'reported unexpectedly_unpinned' })
   assert.ok(seen)
-  await waitFor(async () => await kuboHolds(kubos[1] as KuboDaemon, cid), { timeoutMs: 15_000, message: 'pinned again on Kubo B' })
+  await waitFor(async () => await kuboHolds(cluster.kubos[1] as KuboDaemon, cid), { timeoutMs: 15_000, message: 'pinned again on Kubo B' })
   await waitFor(async () => (await b.admin.status(cid)).peerMap[b.proc.peerId]?.status === 'pinned', { timeoutMs: 5_000 })
 })
 
 test('kubo-rpc-client pin.add/addAll/rm/rmAll/ls/update through pinmesh behave as against Kubo', async () => {
   const client = create({ url: `${A().proc.proxyUrl}/api/v0` })
-  const k = kubos[0] as KuboDaemon
-  const [c1, c2, c3, c4] = await Promise.all(['rpc one\n', 'rpc two\n', 'rpc three\n', 'rpc four\n'].map(async t => await addOnly(k, t)))
+  const k = cluster.kubos[0] as KuboDaemon
+  const [c1, c2, c3, c4] = await Promise.all(['rpc one\n', 'rpc two\n', 'rpc three\n', 'rpc four\n'].map(async t => await addUnpinned(k, t)))
   const added = await client.pin.add(CID.parse(c1 as string))
   assert.equal(added.toString(), c1)
   const all: string[] = []
@@ -131,20 +115,20 @@ test('repo/stat sums the cluster\'s Kubos; repo/gc runs on every peer', async ()
   const sum = JSON.parse((await httpRequest(`${A().proc.proxyUrl}/api/v0/repo/stat`)).body.toString()) as Record<string, number>
   let direct = 0
   let max = 0
-  for (const k of kubos) {
+  for (const k of cluster.kubos) {
     const s = JSON.parse((await httpRequest(`${k.apiUrl}/api/v0/repo/stat?size-only=true`)).body.toString()) as Record<string, number>
     direct += s.RepoSize as number
     max += s.StorageMax as number
   }
   assert.equal(sum.StorageMax, max)
   assert.ok(Math.abs((sum.RepoSize as number) - direct) < direct * 0.2, `summed ${sum.RepoSize} vs ${direct}`)
-  const garbage = await Promise.all(kubos.map(async (k, i) => await addOnly(k, `garbage ${i}\n`)))
+  const garbage = await Promise.all(cluster.kubos.map(async (k, i) => await addUnpinned(k, `garbage ${i}\n`)))
   const gc = await httpRequest(`${C().proc.proxyUrl}/api/v0/repo/gc`)
   assert.equal(gc.status, 200)
   // Kubo's gc names blocks by multihash (as raw CIDv1), so compare multihashes.
   const hashes = gc.body.toString().split('\n').filter(l => l !== '').map(l => Buffer.from(CID.parse((JSON.parse(l) as { Key: { '/': string } }).Key['/']).multihash.bytes).toString('hex'))
   for (const [i, g] of garbage.entries()) {
     assert.ok(hashes.includes(Buffer.from(CID.parse(g).multihash.bytes).toString('hex')), `garbage of Kubo ${i} collected`)
-    assert.equal((await kubos[i]?.cli(['block', 'stat', '--offline', g]))?.code, 1)
+    assert.equal((await cluster.kubos[i]?.cli(['block', 'stat', '--offline', g]))?.code, 1)
   }
 })

@@ -1,37 +1,17 @@
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'node:http'
 import { randomBytes } from 'node:crypto'
-import { startKubos, type KuboDaemon } from '../fixtures/kubo.js'
-import { startCluster, waitForMesh, FAST_CLUSTER_ARGS, type TestPeer } from '../fixtures/cluster.js'
+import { hasDag, type KuboDaemon } from '../fixtures/kubo.js'
+import { kuboClusterPerFile, type TestPeer } from '../fixtures/cluster.js'
 import { waitFor } from '../fixtures/wait-for.js'
 
 // Runs alone (test/serial): it pushes 200 MB into 3 Kubos and kills one of them midway.
 
-let kubos: KuboDaemon[]
-let peers: TestPeer[]
+const cluster = kuboClusterPerFile(3)
 
-before(async () => {
-  kubos = await startKubos(3)
-  peers = await startCluster(3, { kuboApis: kubos.map(k => k.apiMultiaddr), args: FAST_CLUSTER_ARGS })
-  await waitForMesh(peers)
-})
-after(async () => {
-  await Promise.all((peers ?? []).map(async p => { await p.proc.destroy() }))
-  await Promise.all((kubos ?? []).map(async k => { await k.destroy() }))
-})
+const A = (): TestPeer => cluster.peers[0] as TestPeer
 
-const A = (): TestPeer => peers[0] as TestPeer
-
-/** Every block of the DAG is in this Kubo's own blockstore (no network). */
-async function hasDag (kubo: KuboDaemon, cid: string): Promise<boolean> {
-  const refs = await kubo.cli(['refs', '-r', '--offline', cid])
-  if (refs.code !== 0) return false
-  for (const c of [cid, ...refs.stdout.split('\n').filter(l => l !== '')]) {
-    if ((await kubo.cli(['block', 'stat', '--offline', c])).code !== 0) return false
-  }
-  return true
-}
 
 /** Streams `size` random bytes as a one-file multipart add; calls `at` once `atBytes` were written. */
 async function bigAdd (url: string, size: number, at?: { bytes: number, fn: () => Promise<void> }): Promise<{ status: number, lines: string[], trailer?: string }> {
@@ -63,8 +43,8 @@ async function bigAdd (url: string, size: number, at?: { bytes: number, fn: () =
 }
 
 test('a destination Kubo killed mid-upload (200 MB, replication 1..3): the add succeeds on 2, the third copy comes back with its Kubo', async () => {
-  const c = peers[2] as TestPeer
-  const victim = kubos[2] as KuboDaemon
+  const c = cluster.peers[2] as TestPeer
+  const victim = cluster.kubos[2] as KuboDaemon
   const res = await bigAdd(`${A().proc.proxyUrl}/api/v0/add?replication-min=1&replication-max=3&cid-version=1&raw-leaves=true`, 200 << 20, {
     bytes: 60 << 20,
     fn: async () => { await victim.kill() }
@@ -75,7 +55,7 @@ test('a destination Kubo killed mid-upload (200 MB, replication 1..3): the add s
   const status = await A().admin.status(root)
   assert.equal(status.allocations.length, 3)
   // The two completed destinations hold every block already; their trackers' pins only walk it.
-  for (const k of [kubos[0], kubos[1]] as KuboDaemon[]) assert.equal(await hasDag(k, root), true)
+  for (const k of [cluster.kubos[0], cluster.kubos[1]] as KuboDaemon[]) assert.equal(await hasDag(k, root), true)
   const holders = await waitFor(async () => {
     const s = await A().admin.status(root)
     const pinned = Object.entries(s.peerMap).filter(([, i]) => i.status === 'pinned').map(([id]) => id)
