@@ -335,8 +335,9 @@ export class PinsetCluster implements Cluster, Startable {
     if ((o.local || single) && !allocations.includes(this.c.self)) allocations = [...allocations.slice(0, Math.max(0, allocations.length - 1)), this.c.self]
     if (allocations.length === 0) allocations = [this.c.self]
     const targets = o.local || single ? [this.c.self] : allocations
-    // block/put and dag/put pin through the cluster, not through this one Kubo.
-    const query = single ? withParam(request.query, 'pin', 'false') : request.query
+    // add, block/put and dag/put pin through the cluster (each allocated peer's tracker), never in the Kubo
+    // directly: a peer that never sees the pin (added and removed within one pinset sync) would keep it for ever.
+    const query = single || request.command === 'add' ? withParam(request.query, 'pin', 'false') : request.query
     const dests: AddDestination[] = []
     const openFailures: string[] = []
     for (const peer of targets) {
