@@ -71,6 +71,16 @@ export class StatelessTracker implements PinTracker {
   private running = 0
   /** What Kubo held at the last listing, kept current by this tracker's own operations. */
   private kuboPins = new Map<string, KuboPinType>()
+  /** Whether `kuboPins` has been listed from Kubo since start. */
+  private kuboPinsKnown = false
+  /**
+   * CIDs removed from the pinset while this tracker could not tell whether Kubo held them: the
+   * next recover pass unpins those Kubo does hold (reconcile no longer sees them). Bounded, since
+   * it grows while Kubo is unreachable.
+   */
+  private readonly unverified = new Set<string>()
+  /** Changes this tracker saw while a Kubo listing was running, applied over that listing when it ends. */
+  private readonly listings = new Set<Map<string, KuboPinType | undefined>>()
   private recoverTimer?: NodeJS.Timeout
   private recovering?: Promise<number>
   private started = false
@@ -100,6 +110,7 @@ export class StatelessTracker implements PinTracker {
     clearInterval(this.recoverTimer)
     for (const op of this.ops.values()) { op.controller?.abort(); clearTimeout(op.retryTimer) }
     this.ops.clear()
+    this.unverified.clear()
   }
 
   queued (): number { return this.waiting }
@@ -111,19 +122,18 @@ export class StatelessTracker implements PinTracker {
       if (op === undefined && satisfies(this.kuboPins.get(record.cid), record.mode)) return
       this.enqueue('pin', record)
     } else {
-      this.ensureUnpinned(record)
+      this.ensureUnpinned(record, false)
     }
   }
 
-  untrack (record: PinRecord): void { this.ensureUnpinned(record) }
+  untrack (record: PinRecord): void { this.ensureUnpinned(record, true) }
 
   async status (cid: string, options: { signal?: AbortSignal } = {}): Promise<PinInfo> {
     const op = this.ops.get(cid)
     if (op !== undefined) return this.opInfo(op)
     const record = this.c.pinset.get(cid)
     const held = await this.c.kubo.pinType(cid, options)
-    if (held === undefined || held === 'indirect') this.kuboPins.delete(cid)
-    else this.kuboPins.set(cid, held)
+    this.setKuboPin(cid, held === 'indirect' ? undefined : held)
     return this.info(cid, this.computed(record, held))
   }
 
@@ -156,6 +166,11 @@ export class StatelessTracker implements PinTracker {
         await this.refreshKuboPins(options)
         const busy = new Set(this.ops.keys())
         const actions = reconcile({ pins: this.c.pinset.list(), self: this.c.self, kubo: this.kuboPins, busy })
+        for (const cid of this.unverified) {
+          const held = this.kuboPins.get(cid)
+          if (held !== undefined && held !== 'indirect' && !this.ops.has(cid) && !this.c.pinset.has(cid)) actions.unpin.push(removedPin(cid, held))
+        }
+        this.unverified.clear()
         for (const r of actions.pin) this.enqueue('pin', r)
         for (const r of actions.unpin) this.enqueue('unpin', r)
         // Failed operations whose retry is due have their timers; nothing else to do here.
@@ -169,19 +184,51 @@ export class StatelessTracker implements PinTracker {
   }
 
   private async refreshKuboPins (options: { signal?: AbortSignal }): Promise<void> {
-    const fresh = new Map<string, KuboPinType>()
-    for await (const p of this.c.kubo.pinLs(options)) fresh.set(p.cid, p.type)
-    this.kuboPins = fresh
+    const changed = new Map<string, KuboPinType | undefined>()
+    this.listings.add(changed)
+    try {
+      const fresh = new Map<string, KuboPinType>()
+      for await (const p of this.c.kubo.pinLs(options)) fresh.set(p.cid, p.type)
+      // A pin or unpin that finished during the listing may be missing from it; forgetting a pin Kubo holds
+      // would make a later untrack skip the unpin, and nothing else removes it.
+      for (const [cid, type] of changed) {
+        if (type === undefined) fresh.delete(cid)
+        else fresh.set(cid, type)
+      }
+      this.kuboPins = fresh
+      this.kuboPinsKnown = true
+    } finally {
+      this.listings.delete(changed)
+    }
   }
 
-  private ensureUnpinned (record: PinRecord): void {
+  private setKuboPin (cid: string, type: KuboPinType | undefined): void {
+    if (type === undefined) this.kuboPins.delete(cid)
+    else this.kuboPins.set(cid, type)
+    for (const l of this.listings) l.set(cid, type)
+  }
+
+  /** `removed`: the record is gone from the pinset (otherwise reconcile still sees it). */
+  private ensureUnpinned (record: PinRecord, removed: boolean): void {
     const op = this.ops.get(record.cid)
     if (op?.type === 'unpin' && op.phase !== 'error') return
     const held = this.kuboPins.get(record.cid)
-    // A pin that never started (queued or failed) left nothing in Kubo: dropping it is enough.
-    if (op?.type === 'pin' && op.phase !== 'running' && held === undefined) { this.drop(op); return }
-    if (op === undefined && held === undefined) return
+    // A pin that never started (queued or failed) is dropped rather than turned into an unpin
+    // that retries against an unreachable Kubo for ever. Kubo may hold it all the same (an
+    // upload pins in Kubo directly; a failed pin may have been held from before): the next
+    // recover pass looks.
+    if (op?.type === 'pin' && op.phase !== 'running' && held === undefined) { this.drop(op); if (removed) this.unverify(record.cid); return }
+    if (op === undefined && held === undefined) {
+      // Before the first listing (just started), Kubo's pins are unknown, not absent.
+      if (removed && !this.kuboPinsKnown) this.unverify(record.cid)
+      return
+    }
     this.enqueue('unpin', record)
+  }
+
+  private unverify (cid: string): void {
+    if (this.unverified.size < MAX_UNVERIFIED) { this.unverified.add(cid); return }
+    if (this.unverified.size === MAX_UNVERIFIED) this.log.warn({ max: MAX_UNVERIFIED }, 'too many removed pins to check in Kubo later; some may stay pinned there')
   }
 
   private enqueue (type: OpType, record: PinRecord): void {
@@ -266,10 +313,10 @@ export class StatelessTracker implements PinTracker {
           onProgress: (nodes, bytes) => { op.progress = { nodes, bytes } },
           signal
         })
-        this.kuboPins.set(op.cid, op.record.mode)
+        this.setKuboPin(op.cid, op.record.mode)
       } else {
         await this.c.kubo.pinRm(op.cid, { signal })
-        this.kuboPins.delete(op.cid)
+        this.setKuboPin(op.cid, undefined)
       }
       if (this.ops.get(op.cid) === op) this.ops.delete(op.cid)
       this.log.debug({ cid: op.cid, type: op.type }, 'operation done')
@@ -316,4 +363,12 @@ export class StatelessTracker implements PinTracker {
   private info (cid: string, status: TrackerStatus): PinInfo {
     return { cid, peer: this.c.self, status, attempts: 0, priority: false, updatedAt: this.now() }
   }
+}
+
+/** Removed pins whose later check in Kubo is remembered (the CIDs only), at most. */
+const MAX_UNVERIFIED = 10_000
+
+/** What is left of a removed pin: enough for the unpin operation. */
+function removedPin (cid: string, held: KuboPinType): PinRecord {
+  return { cid, name: '', mode: held === 'direct' ? 'direct' : 'recursive', replicationMin: 0, replicationMax: 0, allocations: [], metadata: {}, createdAt: 0, updatedAt: 0, updatedBy: '' }
 }

@@ -124,3 +124,23 @@ test('a full queue turns new operations into pin_error naming the setting to rai
   assert.equal(last.status, 'pin_error')
   assert.match(last.error ?? '', /tracker\.maxQueueSize/)
 })
+
+test('a pin removed before Kubo\'s pins were first listed is unpinned by the next recover pass if Kubo held it', async (t) => {
+  const { kubo, pinset, tracker } = await setup(t)
+  const [held, other] = await makeCids(2, 'unverified')
+  for (const c of [held, other] as string[]) kubo.makeAvailable(c)
+  // Pinned in Kubo behind the tracker's back (as `dag import` pins roots), before any listing.
+  await kubo.pinAdd(held as string, { mode: 'recursive' })
+  await kubo.pinAdd(other as string, { mode: 'recursive' })
+  kubo.down = true
+  const r = rec(held as string, { allocations: ['me'], replicationMin: 1, replicationMax: 1 })
+  pinset.map.set(r.cid, r)
+  pinset.map.delete(r.cid)
+  tracker.untrack(r)
+  await assert.rejects(tracker.recoverAll())
+  kubo.down = false
+  await tracker.recoverAll()
+  await waitFor(() => !kubo.pins.has(held as string), { message: 'the removed pin unpinned in Kubo' })
+  // A pin the cluster never managed is left alone.
+  assert.equal(kubo.pins.has(other as string), true)
+})
