@@ -55,7 +55,7 @@ export async function createNode (config: Config, overrides: NodeOverrides = {})
   const kuboAuthorization = kuboAuthorizationHeader(config.kubo.authorization)
 
   const kubo = new HttpKuboClient({ url: kuboUrl, connectTimeoutMs: config.kubo.connectTimeoutMs, requestTimeoutMs: config.kubo.requestTimeoutMs, logger: log('kubo'), authorization: kuboAuthorization })
-  const pinset = new YjsPinSet({ logger: log('pinset') }, { dir: join(config.path, 'pinset'), trusted, compactMinLogBytes: config.pinset.compactLogBytes })
+  const pinset = new YjsPinSet({ logger: log('pinset') }, { dir: join(config.path, 'pinset'), trusted, compactMinLogBytes: config.pinset.compactLogBytes, removeWinsMs: config.pinset.removeWinsMs })
   const replicator = new PinsetReplicator({ libp2p: net.libp2p, doc: pinset, logger: log('pinset.sync') }, {
     clusterName: config.cluster.name,
     trustedPeers: config.cluster.trustedPeers,

@@ -69,5 +69,5 @@ export interface ReplicatedDoc {
 
 export interface PinSet extends PinSetReader, PinSetWriter, ReplicatedDoc, Startable {
   /** Figures for metrics and tests: live pins, internal elements, bytes on disk. */
-  stats (): { pins: number, structs: number, stateBytes: number, logBytes: number, epoch: number }
+  stats (): { pins: number, structs: number, stateBytes: number, logBytes: number, epoch: number, removalsRemembered: number }
 }

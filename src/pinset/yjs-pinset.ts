@@ -5,6 +5,7 @@ import { NotStartedError } from '../errors.js'
 import { YArrayKv, type KvChange } from './kv.js'
 import { encodeRecord, decodeRecord } from './record-codec.js'
 import { PinsetStore } from './store.js'
+import { RecentRemovals } from './recent-removals.js'
 import { GENESIS, buildEpoch, migrate, compareEpochs, sameEpoch, encodePackage, decodePackage, type EpochId, type EpochPackage } from './epoch.js'
 import type { PinSet, PinSetChange, EpochOffer } from './types.js'
 
@@ -17,6 +18,11 @@ export interface YjsPinSetInit {
   maxPinsPerUpdate?: number
   /** The log is compacted into the state file once it outgrows this and the state. @default 8 MiB */
   compactMinLogBytes?: number
+  /**
+   * How long this peer remembers the pins it saw removed, to remove again a concurrent rewrite of
+   * the same pin by another peer (see `removeWins`). @default 10 minutes
+   */
+  removeWinsMs?: number
 }
 
 export interface YjsPinSetComponents { logger: Logger }
@@ -38,10 +44,12 @@ export class YjsPinSet implements PinSet {
   private readonly updateListeners = new Set<(u: Uint8Array, epoch: EpochId) => void>()
   private pendingLocalAppend?: Promise<void>
   private compacting = false
+  private readonly removed: RecentRemovals
 
   constructor (components: YjsPinSetComponents, init: YjsPinSetInit) {
     this.log = components.logger
-    this.init = { maxPinsPerUpdate: 1000, compactMinLogBytes: 8 << 20, ...init }
+    this.init = { maxPinsPerUpdate: 1000, compactMinLogBytes: 8 << 20, removeWinsMs: 10 * 60_000, ...init }
+    this.removed = new RecentRemovals(this.init.removeWinsMs)
   }
 
   async start (): Promise<void> {
@@ -90,6 +98,31 @@ export class YjsPinSet implements PinSet {
   async remove (cids: readonly string[], options: { signal?: AbortSignal } = {}): Promise<void> {
     const kv = this.require().kv
     await this.writeChunks([], cids.filter(c => kv.has(c)), options.signal)
+  }
+
+  /**
+   * A removal wins over a concurrent change of the same pin (same generation, `createdAt`)
+   * written elsewhere, such as a peer re-allocating it: a removal deletes only the copy its writer
+   * saw, so that rewrite would otherwise bring the pin back. Every trusted peer remembers the
+   * generations it saw removed for `removeWinsMs` and removes them again if they come back. A pin
+   * added anew after its removal has a new generation and is kept.
+   */
+  private removeWins (changes: readonly KvChange[], local: boolean): void {
+    if (!this.init.trusted) return
+    const again: string[] = []
+    for (const c of changes) {
+      if (c.after === undefined) {
+        if (c.before !== undefined) this.removed.add(c.key, decodeRecord(c.before).createdAt)
+        continue
+      }
+      if (!local && this.removed.size > 0 && this.removed.has(c.key, decodeRecord(c.after).createdAt)) again.push(c.key)
+    }
+    if (again.length === 0) return
+    this.log.info({ pins: again.length }, 'removing again pins that another peer rewrote as they were removed')
+    // Not inside the transaction that brought them.
+    queueMicrotask(() => {
+      this.writeChunks([], again.filter(cid => this.cur?.kv.has(cid) === true)).catch((err: unknown) => { this.log.error({ err }, 'failed to remove rewritten pins again') })
+    })
   }
 
   epoch (): EpochId { return this.require().epoch }
@@ -146,8 +179,8 @@ export class YjsPinSet implements PinSet {
     return true
   }
 
-  stats (): { pins: number, structs: number, stateBytes: number, logBytes: number, epoch: number } {
-    return { pins: this.size, structs: this.cur?.kv.structCount() ?? 0, stateBytes: this.store?.stateBytes ?? 0, logBytes: this.store?.logBytes ?? 0, epoch: this.cur?.epoch.n ?? 0 }
+  stats (): { pins: number, structs: number, stateBytes: number, logBytes: number, epoch: number, removalsRemembered: number } {
+    return { pins: this.size, structs: this.cur?.kv.structCount() ?? 0, stateBytes: this.store?.stateBytes ?? 0, logBytes: this.store?.logBytes ?? 0, epoch: this.cur?.epoch.n ?? 0, removalsRemembered: this.removed.size }
   }
 
   /** Rewrites the on-disk form as one state (also done automatically as the log grows). */
@@ -173,7 +206,13 @@ export class YjsPinSet implements PinSet {
   private attach (cur: Current, events: boolean): () => void {
     const onUpdate = (update: Uint8Array, origin: unknown): void => { this.persist(update, origin, cur.epoch) }
     cur.doc.on('update', onUpdate)
-    const offChange = events ? cur.kv.onChange((changes, origin) => { if (origin !== LOAD) this.emitChange(changes, origin === LOCAL) }) : () => {}
+    const offChange = events
+      ? cur.kv.onChange((changes, origin) => {
+        if (origin === LOAD) return
+        this.emitChange(changes, origin === LOCAL)
+        this.removeWins(changes, origin === LOCAL)
+      })
+      : () => {}
     return () => { cur.doc.off('update', onUpdate); offChange() }
   }
 

@@ -8,7 +8,8 @@ import { waitFor } from '../fixtures/wait-for.js'
 // Heavy pin/unpin churn must not leave the pinset bigger than a fresh one of the same live size:
 // the compaction leader rebuilds it as a new epoch and every peer moves to it.
 
-const ARGS = ['--pinset-compact-check-interval', '500ms', '--pinset-compact-min-interval', '0s', '--pinset-sync-interval', '1s']
+// A short removal memory (see YjsPinSet.removeWins), so that its lapse can be seen before the figures are taken.
+const ARGS = ['--pinset-compact-check-interval', '500ms', '--pinset-compact-min-interval', '0s', '--pinset-sync-interval', '1s', '--pinset-remove-wins', '5s']
 const ENV = { NODE_OPTIONS: '--expose-gc' }
 
 interface Figures { heap: number, disk: number, catchUp: number, structs: number }
@@ -57,6 +58,8 @@ test('100,000 pins then 90,000 unpins: memory, disk and catch-up stay within 2x 
   await waitForPinCount(joinChurned.admin, 10_000)
   await waitForPinCount(joinFresh.admin, 10_000)
 
+  // The 90,000 removals are remembered for a while (about 40 bytes each), then forgotten.
+  await waitFor(async () => (await b.admin.pinsetStats()).removalsRemembered === 0, { timeoutMs: 30_000, intervalMs: 500, message: 'the removal memory lapsed' })
   const baseline = (await empty.admin.pinsetStats()).heapUsed ?? 0
   const c = await figures(b, joinChurned, baseline)
   const fr = await figures(f, joinFresh, baseline)

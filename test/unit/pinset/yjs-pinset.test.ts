@@ -120,3 +120,60 @@ test('a pinset written by another format version is refused', async () => {
     await assert.rejects(open(dir), (err: Error) => err.name === 'InvalidDatastoreVersionError' && /version 99/.test(err.message))
   })
 })
+
+/** Sends each side what the other lacks. */
+function exchange (a: YjsPinSet, b: YjsPinSet): void {
+  b.applyRemote([a.diff(b.stateVector())], 'peerA', b.epoch())
+  a.applyRemote([b.diff(a.stateVector())], 'peerB', a.epoch())
+}
+const settle = async (): Promise<void> => { for (let i = 0; i < 5; i++) await new Promise(resolve => setImmediate(resolve)) }
+
+test('an unpin wins over a concurrent rewrite of the same pin by another peer (re-allocation), on both peers', async () => {
+  await withDir(async (dir) => {
+    await withDir(async (dir2) => {
+      const a = await open(dir)
+      const b = await open(dir2)
+      await a.put([pin('p'), pin('q')])
+      exchange(a, b)
+      // Concurrently: a re-allocates p and q (same generation), b unpins p.
+      await a.put([pin('p', { allocations: ['peerC'], updatedAt: 3000 }), pin('q', { allocations: ['peerC'], updatedAt: 3000 })])
+      await b.remove(['p'])
+      exchange(a, b)
+      await settle()
+      exchange(a, b)
+      for (const s of [a, b]) {
+        assert.equal(s.has('p'), false, 'the unpinned pin stays unpinned')
+        assert.deepEqual(s.get('q')?.allocations, ['peerC'], 'the other rewrite is kept')
+      }
+      // Pinned again afterwards (a new generation): kept.
+      await a.put([pin('p', { createdAt: 4000, updatedAt: 4000 })])
+      exchange(a, b)
+      await settle()
+      exchange(a, b)
+      for (const s of [a, b]) assert.equal(s.get('p')?.createdAt, 4000)
+      await a.stop()
+      await b.stop()
+    })
+  })
+})
+
+test('the removal is remembered only for removeWinsMs', async () => {
+  await withDir(async (dir) => {
+    await withDir(async (dir2) => {
+      const a = await open(dir)
+      const b = await open(dir2, { removeWinsMs: 0 })
+      await a.put([pin('p')])
+      exchange(a, b)
+      await a.put([pin('p', { allocations: ['peerC'], updatedAt: 3000 })])
+      await b.remove(['p'])
+      await new Promise(resolve => setTimeout(resolve, 5))
+      exchange(a, b)
+      await settle()
+      exchange(a, b)
+      // Without the memory, the rewrite survives: what the removal memory exists to prevent.
+      for (const s of [a, b]) assert.deepEqual(s.get('p')?.allocations, ['peerC'])
+      await a.stop()
+      await b.stop()
+    })
+  })
+})
