@@ -55,6 +55,9 @@ export interface PinsetReplicatorComponents {
  * - the trusted peer with the lowest id among those connected rebuilds the document as a new
  *   epoch when tombstones outweigh live entries (see epoch.ts).
  */
+/** Longest wait for the previous outbound exchange before starting the next one anyway. */
+const OUTBOUND_WAIT_MS = 2000
+
 export class PinsetReplicator implements Startable {
   private readonly c: PinsetReplicatorComponents
   private readonly init: Required<PinsetReplicatorInit>
@@ -68,6 +71,11 @@ export class PinsetReplicator implements Startable {
   private flushTimer?: NodeJS.Timeout
   private readonly timers: NodeJS.Timeout[] = []
   private readonly syncing = new Map<string, Promise<void>>()
+  /**
+   * Exchanges this peer starts run one after another: a peer that joins (or comes back) and
+   * connects to several peers at once would otherwise be sent the same missing state by each.
+   */
+  private outbound: Promise<void> = Promise.resolve()
   private readonly cleanups: Array<() => void> = []
   private topologyId?: string
   private started = false
@@ -151,7 +159,10 @@ export class PinsetReplicator implements Startable {
   async syncWith (peerId: string): Promise<void> {
     const running = this.syncing.get(peerId)
     if (running !== undefined) return await running
+    const previous = this.outbound
     const run = (async () => {
+      // Bounded, so one peer that does not answer (paused, say) holds up the others only briefly.
+      await Promise.race([previous, new Promise<void>(resolve => { setTimeout(resolve, OUTBOUND_WAIT_MS).unref() })])
       const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.init.syncTimeoutMs)])
       const stream = await this.c.libp2p.dialProtocol(peerIdFromString(peerId), SYNC_PROTOCOL, { signal })
       await this.exchange(stream, peerId, signal)
@@ -159,6 +170,7 @@ export class PinsetReplicator implements Startable {
       if (this.started) this.log.debug({ err, peer: peerId }, 'pinset sync failed')
     }).finally(() => { this.syncing.delete(peerId) })
     this.syncing.set(peerId, run)
+    this.outbound = run
     await run
   }
 
