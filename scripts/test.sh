@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: builds pinmesh, makes sure the pinned Kubo is installed (building it if needed),
-# then runs the listed test tiers with node:test. Usage: scripts/test.sh [unit|integration|all|<files…>]
+# then runs the listed test tiers with node:test. Usage: scripts/test.sh [unit|integration|reliability|all|<files…>]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 npm run --silent build
@@ -14,7 +14,9 @@ what="${1:-all}"
 case "$what" in
   unit) files=$(find test/unit -name '*.test.ts' | sort); serial="" ;;
   integration) files=$(find test/integration -name '*.test.ts' | sort); serial=$(find test/serial -name '*.test.ts' | sort) ;;
-  all) files=$(find test/unit test/integration -name '*.test.ts' | sort); serial=$(find test/serial -name '*.test.ts' | sort) ;;
+  # The short versions of the fault, bad-input, security and load suites (long ones: npm run bench:reliability).
+  reliability) files=$(find test/reliability -name '*.test.ts' | sort); serial="" ;;
+  all) files=$(find test/unit test/integration test/reliability -name '*.test.ts' | sort); serial=$(find test/serial -name '*.test.ts' | sort) ;;
   *) files="$*"; serial="" ;;
 esac
 [ -n "$files" ] || { echo "no test files found for '$what'" >&2; exit 1; }

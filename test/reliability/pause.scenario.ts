@@ -1,0 +1,158 @@
+import type { PinRecord } from '../../src/types.js'
+import type { TestPeer } from '../fixtures/cluster.js'
+import {
+  startReliabilityCluster, seedBlocks, pinThrough, pinsets, kuboPins, normCid, Workload, measureConvergence, checkOutcome,
+  waitKubosMatch, sleep, type Log, type OutcomeFigures, type WorkloadFigures
+} from './harness.js'
+
+export interface PauseOptions {
+  /** How long the peer stays stopped (SIGSTOP … SIGCONT). */
+  pauseMs: number
+  /** Pins made before the pause, half with replication 2, half on every peer. @default 40 */
+  preload?: number
+  /** How long nothing may change once everything settled. @default 6000 */
+  quietMs?: number
+  concurrency?: number
+  kuboTimeoutMs?: number
+  log: Log
+}
+
+export interface PauseFigures extends OutcomeFigures, WorkloadFigures {
+  pauses: number
+  pausedMs: number
+  /** Requests answered by the live peers while the paused one was stopped. */
+  duringPause: number
+  convergedMs: number
+  preloaded: number
+  /** Preloaded replication-2 pins that had the paused peer among their allocations. */
+  preloadedOnVictim: number
+  /** Preloaded pins whose allocations changed between before the pause and the end. */
+  moved: number
+  /** Preloaded pins rewritten (new updatedAt) in that time. */
+  rewritten: number
+  /** Rewritten pins that had no reason to move (replication -1, or the paused peer not allocated). */
+  rewrittenWithoutCause: number
+  /** Pinset records that changed during the quiet window after everything settled. */
+  quietPinsetChanges: number
+  /** Kubo pins added or removed during the quiet window. */
+  quietKuboChanges: number
+}
+
+/**
+ * 3 peers; one is stopped with SIGSTOP for `pauseMs` while the other two keep taking writes, then
+ * continued. Then: it converges; only the pins it held that fell below their replication were
+ * re-allocated, each at most once; and once settled nothing moves any more (no repin storm).
+ */
+export async function pauseScenario (o: PauseOptions): Promise<PauseFigures> {
+  const cluster = await startReliabilityCluster(3)
+  try {
+    const { peers, kubos } = cluster
+    const n = o.preload ?? 40
+    const preload = await seedBlocks(kubos, n, 'pause-preload')
+    const pool = await seedBlocks(kubos, 150, 'pause-pool')
+    const first = peers[0] as TestPeer
+    const half = Math.floor(n / 2)
+    await pinThrough(first, preload.slice(0, half), '&replication=2')
+    await pinThrough(first, preload.slice(half))
+    const before = await settledPinset(cluster.peers, o.log)
+    await waitKubosMatch(cluster, before, new Set(), o.kuboTimeoutMs ?? 90_000, o.log)
+    const preKeys = new Set(preload.map(normCid))
+
+    // The peer holding the most replication-2 pins, so the pause matters most.
+    const load = peers.map(p => [...before.values()].filter(r => r.allocations.includes(p.proc.peerId)).length)
+    const v = load.indexOf(Math.max(...load))
+    const victim = peers[v] as TestPeer
+    const observer = peers[(v + 1) % peers.length] as TestPeer
+    const onVictim = [...before.values()].filter(r => preKeys.has(normCid(r.cid)) && r.allocations.includes(victim.proc.peerId)).length
+    o.log(`pause: peer ${v} holds ${onVictim} of ${half} replication-2 pins; pausing it for ${o.pauseMs} ms`)
+
+    const live = peers.map((_, i) => i).filter(i => i !== v)
+    const workload = new Workload({ peers, targets: () => live, pool, concurrency: o.concurrency ?? 4, pinOnly: 2, log: o.log })
+    const stop = new AbortController()
+    const traffic = workload.run(stop.signal)
+    await sleep(1000)
+    victim.proc.process.kill('SIGSTOP')
+    const pausedAt = Date.now()
+    const atStop = workload.figures.requests
+    await sleep(o.pauseMs)
+    victim.proc.process.kill('SIGCONT')
+    const duringPause = workload.figures.requests - atStop
+    o.log(`pause: ${duringPause} requests answered during the pause`)
+    const pausedMs = Date.now() - pausedAt
+    // A little more traffic right after the resume, when the peer's view is stalest.
+    await sleep(2000)
+    stop.abort()
+    await traffic
+    const converged = await measureConvergence(peers)
+    o.log(`pause: pinsets converged in ${converged.ms} ms after the traffic stopped`)
+    const outcome = await checkOutcome(cluster, workload, o.kuboTimeoutMs ?? 90_000, o.log, preKeys)
+
+    const after = (await pinsets([observer]))[0] as Map<string, PinRecord>
+    let moved = 0
+    let rewritten = 0
+    let rewrittenWithoutCause = 0
+    for (const cid of preKeys) {
+      const a = before.get(cid)
+      const b = after.get(cid)
+      if (a === undefined || b === undefined) { rewritten++; rewrittenWithoutCause++; continue }
+      if ([...a.allocations].sort().join() !== [...b.allocations].sort().join()) moved++
+      if (a.updatedAt !== b.updatedAt) {
+        rewritten++
+        if (a.replicationMin === -1 || !a.allocations.includes(victim.proc.peerId)) rewrittenWithoutCause++
+      }
+    }
+
+    // Once settled, a quiet cluster stays still: no pinset writes, no Kubo pin churn.
+    const quietMs = o.quietMs ?? 6000
+    const p1 = await pinsets(peers)
+    const k1 = await Promise.all(kubos.map(kuboPins))
+    await sleep(quietMs)
+    const p2 = await pinsets(peers)
+    const k2 = await Promise.all(kubos.map(kuboPins))
+    let quietPinsetChanges = 0
+    p1.forEach((m, i) => {
+      const m2 = p2[i] as Map<string, PinRecord>
+      for (const [cid, r] of m) if (m2.get(cid)?.updatedAt !== r.updatedAt) quietPinsetChanges++
+      for (const cid of m2.keys()) if (!m.has(cid)) quietPinsetChanges++
+    })
+    let quietKuboChanges = 0
+    k1.forEach((s, i) => {
+      const s2 = k2[i] as Set<string>
+      for (const c of s) if (!s2.has(c)) quietKuboChanges++
+      for (const c of s2) if (!s.has(c)) quietKuboChanges++
+    })
+    return {
+      ...workload.figures,
+      pauses: 1,
+      pausedMs,
+      duringPause,
+      convergedMs: converged.ms,
+      ...outcome,
+      preloaded: n,
+      preloadedOnVictim: onVictim,
+      moved,
+      rewritten,
+      rewrittenWithoutCause,
+      quietPinsetChanges,
+      quietKuboChanges
+    }
+  } finally {
+    await cluster.close()
+  }
+}
+
+/** The pinset once every peer holds the same one. */
+async function settledPinset (peers: readonly TestPeer[], log: Log): Promise<Map<string, PinRecord>> {
+  const { ms, pinset } = await measureConvergence(peers)
+  log(`pinsets agree after ${ms} ms (${pinset.size} pins)`)
+  return pinset
+}
+
+export function pauseSummary (f: PauseFigures): string {
+  return `pause: requests ${f.requests} (ack ${f.acked}, refused ${f.failed}, unknown ${f.unknown}), faults ${f.pauses} pause of ${(f.pausedMs / 1000).toFixed(1)} s ` +
+    `(${f.duringPause} requests answered meanwhile, slowest ${(f.maxMs / 1000).toFixed(1)} s), ` +
+    `pins checked ${f.pinsChecked}, unpins checked ${f.unpinsChecked}, pins lost ${f.pinsLost}, unpins resurrected ${f.unpinsResurrected}, ` +
+    `kubo pins checked ${f.kuboPinsChecked} (missing ${f.kuboPinsMissing}), preloaded ${f.preloaded} (${f.preloadedOnVictim} on the paused peer), ` +
+    `moved ${f.moved}, rewritten ${f.rewritten} (without cause ${f.rewrittenWithoutCause}), quiet-window changes ${f.quietPinsetChanges} pinset / ${f.quietKuboChanges} kubo, ` +
+    `converged in ${(f.convergedMs / 1000).toFixed(1)} s`
+}
