@@ -6,7 +6,7 @@ import type { Cluster } from '../cluster/index.js'
 import { parseListenAddress, toMultiaddr, type HostPort } from '../utils/address.js'
 import { ApiError, toApiError } from './errors.js'
 import { matchRoute, type Route } from './router.js'
-import { sendJson } from './http.js'
+import { sendJson, drainBody } from './http.js'
 import { pinRoutes } from './routes/pins.js'
 import { addRoutes } from './routes/add.js'
 import { peerRoutes } from './routes/peers.js'
@@ -128,8 +128,9 @@ export class AdminApi implements Startable {
       const { status, body } = toApiError(err)
       if (status >= 500) this.log.error({ err, url: req.url }, 'admin request failed')
       else this.log.info({ url: req.url, code: body.code }, 'admin request rejected')
-      if (!res.headersSent) sendJson(res, status, body)
-      else res.destroy()
+      if (res.headersSent) { res.destroy(); return }
+      await drainBody(req, { maxBytes: 64 << 20, timeoutMs: 10_000 })
+      if (!res.destroyed) sendJson(res, status, body)
     }
   }
 }
