@@ -58,6 +58,8 @@ export async function readBodyArgs (req: IncomingMessage, maxBytes = 16 << 20): 
         stream.on('end', () => { res(Buffer.concat(chunks).toString('utf8')) })
         stream.on('error', rej)
       })
+      // Settled before 'close' when the limit is hit; it is awaited there, so no unhandled rejection (which killed the daemon).
+      first.catch(() => {})
     })
     bb.on('error', (err) => { reject(new InvalidParametersError(`error reading request: ${(err as Error).message}`)) })
     bb.on('close', () => {

@@ -90,8 +90,13 @@ export class KuboProxy implements Startable {
     }, (req, res) => { this.dispatch(req, res) })
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       this.log.info({ err: { message: err.message, code: err.code } }, 'malformed request from client')
-      if (socket.writable && !(socket as unknown as { _httpMessage?: unknown })._httpMessage) {
-        const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request'
+      // Answer unless a response has started: a body that fails to parse after the request was
+      // dispatched (e.g. an unknown Transfer-Encoding) still gets its 400, as from Node's own handler.
+      const current = (socket as unknown as { _httpMessage?: ServerResponse | null })._httpMessage
+      if (socket.writable && (current === undefined || current === null || !current.headersSent)) {
+        const status = err.code === 'HPE_HEADER_OVERFLOW'
+          ? '431 Request Header Fields Too Large'
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request'
         socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n${status}`)
       } else {
         socket.destroy()
