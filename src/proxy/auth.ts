@@ -57,10 +57,14 @@ export class ProxyAuth {
   }
 }
 
-/** The request path as Go's `r.URL.Path` has it: without the query, percent-decoded. */
+/**
+ * The request path as Go's `r.URL.Path` has it (without the query, percent-decoded), after the
+ * dot segments and backslashes are resolved as the proxy's router resolves them: checking the raw
+ * path let a token limited to `/api/v0/pin/ls` call `/api/v0/pin/ls/../rm`, which is routed as pin/rm.
+ */
 export function requestPath (req: IncomingMessage): string {
-  const raw = (req.url ?? '/').split('?')[0] as string
-  try { return decodeURIComponent(raw) } catch { return raw }
+  const path = new URL(req.url ?? '/', 'http://proxy.invalid').pathname
+  try { return decodeURIComponent(path) } catch { return path }
 }
 
 /** Answers like Kubo's auth rejection: http.Error's 403, and no Vary (it runs before CORS). */

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import type { IncomingMessage } from 'node:http'
 import { convertAuthSecret, kuboAuthorizationHeader, ProxyAuth, OriginPolicy, goRefererOrigin, commandLabel } from '../../../src/proxy/index.js'
 import { loadConfig } from '../../../src/config/index.js'
+import { requestPath } from '../../../src/proxy/auth.js'
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64')
 
@@ -109,4 +110,14 @@ test('proxy metric labels keep only command-like path segments', () => {
   assert.equal(commandLabel('/api/v0/QmXoypizjW3WknFiJnKLwHCnL72vedxjQkDDP1mXWo6uco'), 'other')
   assert.equal(commandLabel('/webui'), 'other')
   assert.equal(commandLabel('/api/v0/a/b/c/d'), 'a/b/c')
+})
+
+test('path limits are checked on the path the router sees: dot segments and backslashes are resolved first', () => {
+  const auth = new ProxyAuth([{ secret: 'bearer:ls', allowedPaths: ['/api/v0/pin/ls'] }])
+  const path = (url: string): string => requestPath({ url } as IncomingMessage)
+  assert.equal(path('/api/v0/pin/ls/../rm?arg=x'), '/api/v0/pin/rm')
+  assert.equal(path('/api/v0/pin/ls/..%2F..%2Fid'), '/api/v0/pin/ls/../../id', 'an encoded slash is not a separator')
+  assert.equal(path('/api/v0/pin/ls\\..\\rm'), '/api/v0/pin/rm')
+  assert.equal(auth.allows('Bearer ls', path('/api/v0/pin/ls/../rm')), false)
+  assert.equal(auth.allows('Bearer ls', path('/api/v0/pin/ls?arg=x')), true)
 })

@@ -15,7 +15,11 @@ const cases: Array<{ name: string, path: string, want?: { command: string, args:
   { name: 'a longer command that shares a prefix passes through', path: '/api/v0/pin/addx' },
   { name: 'an unknown sub-path two levels down passes through', path: '/api/v0/pin/add/a/b' },
   { name: 'outside /api/v0', path: '/pin/add' },
-  { name: 'the bare prefix', path: '/api/v0/' }
+  { name: 'the bare prefix', path: '/api/v0/' },
+  // Kubo routes on the decoded path: an encoded command must not slip past the cluster into Kubo.
+  { name: 'an encoded slash in the command', path: '/api/v0/pin%2Fadd', want: { command: 'pin/add', args: [] } },
+  { name: 'an encoded letter in the command', path: '/api/v0/%70in/add/QmFoo', want: { command: 'pin/add', args: ['QmFoo'] } },
+  { name: 'an encoded command and argument', path: '/api/v0/pin%2Fadd%2FQmFoo', want: { command: 'pin/add', args: ['QmFoo'] } }
 ]
 
 for (const c of cases) {
