@@ -8,5 +8,5 @@ export type { PinHandlersInit, PinWait } from './pin.js'
 
 /** The proxy's intercept table: the commands the cluster answers. Everything else goes to Kubo. */
 export function clusterIntercepts (cluster: Cluster, init: PinHandlersInit): InterceptTable {
-  return new Map(Object.entries({ ...pinHandlers(cluster, init), ...repoHandlers(cluster), ...uploadHandlers(cluster) }))
+  return new Map(Object.entries({ ...pinHandlers(cluster, init), ...repoHandlers(cluster), ...uploadHandlers(cluster, init) }))
 }

@@ -31,7 +31,8 @@ async function allArgs (ctx: InterceptContext): Promise<string[]> {
 }
 
 /** The cluster's options on top of Kubo's (IPFS Cluster's names). */
-function waitMode (q: URLSearchParams, init: PinHandlersInit): PinWait {
+/** When to answer: the request's `wait=` or the configured default. */
+export function waitMode (q: URLSearchParams, init: PinHandlersInit): PinWait {
   const w = q.get('wait')
   if (w === null) return init.pinWait
   if (w === 'pinned' || w === 'true') return 'pinned'
@@ -45,7 +46,8 @@ async function resolveAll (cluster: Cluster, args: readonly string[], signal: Ab
   return out
 }
 
-async function waitAll (cluster: Cluster, cids: readonly string[], ctx: InterceptContext, init: PinHandlersInit, onProgress?: (nodes: number, bytes: number) => void): Promise<void> {
+/** Resolves once every CID is pinned on its allocated peers (bounded by pinWaitTimeoutMs). */
+export async function waitAll (cluster: Cluster, cids: readonly string[], ctx: InterceptContext, init: PinHandlersInit, onProgress?: (nodes: number, bytes: number) => void): Promise<void> {
   const signal = init.pinWaitTimeoutMs > 0 ? AbortSignal.any([ctx.signal, AbortSignal.timeout(init.pinWaitTimeoutMs)]) : ctx.signal
   const progress = new Map<string, { nodes: number, bytes: number }>()
   await Promise.all(cids.map(async (cid) => {

@@ -2,6 +2,7 @@ import { responseOutput } from '../../adder/index.js'
 import type { Cluster, UploadRequest } from '../../cluster/index.js'
 import type { InterceptContext, InterceptHandler } from '../routes.js'
 import { endWithStreamError } from '../kubo-errors.js'
+import { waitAll, waitMode, type PinHandlersInit } from './pin.js'
 
 function truthy (v: string | null): boolean {
   return v !== null && ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(v)
@@ -10,15 +11,17 @@ function truthy (v: string | null): boolean {
 /**
  * add and dag/import fanned out to the allocated peers' Kubos while uploading; block/put and
  * dag/put with pin=true recorded as cluster pins. The client gets Kubo's own answer byte for
- * byte; errors after it started go in the X-Stream-Error trailer.
+ * byte; errors after it started go in the X-Stream-Error trailer. As with Kubo, the answer ends
+ * once the pins are pinned (on the allocated peers), unless `wait=committed` or
+ * `cluster.pinWait` says to end once they are in the cluster pinset.
  */
-export function uploadHandlers (cluster: Cluster): Record<string, InterceptHandler> {
+export function uploadHandlers (cluster: Cluster, init: PinHandlersInit): Record<string, InterceptHandler> {
   const upload = (command: UploadRequest['command']): InterceptHandler => async (ctx) => {
     const q = ctx.query
     // Nothing is stored (only-hash), or nothing is pinned through block/dag put: Kubo alone answers.
     if (command === 'add' && (truthy(q.get('only-hash')) || truthy(q.get('n')))) { ctx.forward(); return }
     if ((command === 'block/put' || command === 'dag/put') && !truthy(q.get('pin'))) { ctx.forward(); return }
-    await relay(cluster, command, ctx)
+    await relay(cluster, init, command, ctx)
   }
   return {
     add: upload('add'),
@@ -28,13 +31,14 @@ export function uploadHandlers (cluster: Cluster): Record<string, InterceptHandl
   }
 }
 
-async function relay (cluster: Cluster, command: UploadRequest['command'], ctx: InterceptContext): Promise<void> {
+async function relay (cluster: Cluster, init: PinHandlersInit, command: UploadRequest['command'], ctx: InterceptContext): Promise<void> {
   const { req, res } = ctx
   const query = (req.url ?? '').split('?')[1] ?? ''
   try {
-    await cluster.upload({ command, query, contentType: req.headers['content-type'] ?? '', body: req, signal: ctx.signal }, responseOutput(res)).then(({ result }) => {
-      if (result.streamError !== undefined) endWithStreamError(res, result.streamError)
-    })
+    const wait = waitMode(ctx.query, init)
+    const { pins, result } = await cluster.upload({ command, query, contentType: req.headers['content-type'] ?? '', body: req, signal: ctx.signal }, responseOutput(res))
+    if (result.streamError !== undefined) endWithStreamError(res, result.streamError)
+    else if (wait === 'pinned' && pins.length > 0) await waitAll(cluster, pins.map(p => p.cid), ctx, init)
   } catch (err) {
     if (!res.headersSent) throw err
     endWithStreamError(res, (err as Error).message)
