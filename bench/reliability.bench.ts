@@ -11,6 +11,8 @@ import { crashScenario, crashSummary } from '../test/reliability/crash.scenario.
 import { pauseScenario, pauseSummary } from '../test/reliability/pause.scenario.js'
 import { kuboDeathScenario, kuboDeathSummary } from '../test/reliability/kubo-death.scenario.js'
 import { runLoad, loadSummary } from '../test/reliability/load.scenario.js'
+import { badInputScenario, badInputSummary, RSS_GROWTH_BOUND, RSS_PEAK_BOUND, SLOW_LORIS_BOUND_MS } from '../test/reliability/bad-input.scenario.js'
+import { randomInt } from 'node:crypto'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const log = (line: string): void => { console.log(`  ${line}`) }
@@ -60,6 +62,17 @@ export const suites: Suite[] = [
     ...(f.healthFailures > 0 ? [`${f.healthFailures} admin health checks failed`] : []),
     ...(!f.victimAlive ? ['pinmesh exited'] : []),
     ...(f.restoredMs < 0 || f.removedOffline < 0 ? ['pins of the peer not all pinned again'] : [])
+  ]),
+  suite('bad-input', async () => {
+    const seed = process.env.BAD_INPUT_SEED !== undefined ? Number(process.env.BAD_INPUT_SEED) : randomInt(2 ** 31)
+    log(`seed ${seed} (BAD_INPUT_SEED=${seed} replays this run)`)
+    return await badInputScenario({ requests: 20_000, seed, concurrency: 6, slowLorisPerPort: 16, log })
+  }, badInputSummary, (f) => [
+    ...(f.faults > 0 ? [`${f.faults} wrong answers (seed ${f.seed}): ${f.faultSamples.slice(0, 5).join('; ')}`] : []),
+    ...(f.pinsetChanges > 0 ? [`the pinset changed (${f.pinsetChanges})`] : []),
+    ...(!f.alive ? ['pinmesh did not survive'] : []),
+    ...(f.slowLorisClosed < f.slowLoris || f.slowLorisMaxMs >= SLOW_LORIS_BOUND_MS ? [`slow-loris: ${f.slowLorisClosed}/${f.slowLoris} closed, slowest ${f.slowLorisMaxMs} ms`] : []),
+    ...(f.rssAfter - f.rssBefore >= RSS_GROWTH_BOUND || f.rssPeak - f.rssBefore >= RSS_PEAK_BOUND ? [`RSS grew ${f.rssAfter - f.rssBefore} (peak +${f.rssPeak - f.rssBefore}) bytes`] : [])
   ]),
   suite('load', async () => await runLoad({ clients: 64, durationMs: 60_000, clusterArgs: ['--metrics-interval', '500ms', '--metrics-ttl', '5s', '--log-level', 'error'], log }), loadSummary, (f) => [
     ...(f.errors > 0 ? [`${f.errors} failed calls: ${f.errorSamples.join('; ')}`] : []),
