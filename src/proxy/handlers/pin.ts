@@ -30,14 +30,19 @@ async function allArgs (ctx: InterceptContext): Promise<string[]> {
   return [...ctx.args, ...await readBodyArgs(ctx.req)]
 }
 
-/** The cluster's options on top of Kubo's (IPFS Cluster's names). */
-/** When to answer: the request's `wait=` or the configured default. */
-export function waitMode (q: URLSearchParams, init: PinHandlersInit): PinWait {
+/**
+ * When to answer: the request's `wait=` or the configured default. A peer the cluster does not
+ * trust keeps its writes to itself (no other peer pins them, nor tells it their status), so it
+ * answers once they are committed.
+ */
+export function waitMode (cluster: Cluster, q: URLSearchParams, init: PinHandlersInit): PinWait {
   const w = q.get('wait')
-  if (w === null) return init.pinWait
-  if (w === 'pinned' || w === 'true') return 'pinned'
-  if (w === 'committed' || w === 'false') return 'committed'
-  throw new InvalidParametersError(`wait must be pinned or committed, got "${w}"`)
+  let mode: PinWait
+  if (w === null) mode = init.pinWait
+  else if (w === 'pinned' || w === 'true') mode = 'pinned'
+  else if (w === 'committed' || w === 'false') mode = 'committed'
+  else throw new InvalidParametersError(`wait must be pinned or committed, got "${w}"`)
+  return cluster.identity().trusted ? mode : 'committed'
 }
 
 async function resolveAll (cluster: Cluster, args: readonly string[], signal: AbortSignal): Promise<string[]> {
@@ -71,7 +76,7 @@ async function pinAdd (cluster: Cluster, init: PinHandlersInit, ctx: InterceptCo
   const name = o.string(['name', 'n'])
   if (name !== undefined && Buffer.byteLength(name) > 255) throw new InvalidParametersError('pin name too long: must be at most 255 bytes')
   const cluster_ = pinOptionsFromQuery(ctx.query, Date.now())
-  const wait = waitMode(ctx.query, init)
+  const wait = waitMode(cluster, ctx.query, init)
   const args = await allArgs(ctx)
   if (args.length === 0) throw new InvalidParametersError('argument "ipfs-path" is required')
   const cids = await resolveAll(cluster, args, ctx.signal)
@@ -182,7 +187,7 @@ async function pinLs (cluster: Cluster, ctx: InterceptContext): Promise<void> {
 async function pinUpdate (cluster: Cluster, init: PinHandlersInit, ctx: InterceptContext): Promise<void> {
   const o = new KuboOptions(ctx.query)
   const unpin = o.bool(['unpin'], true)
-  const wait = waitMode(ctx.query, init)
+  const wait = waitMode(cluster, ctx.query, init)
   if (ctx.args.length === 0) throw new InvalidParametersError('argument "from-path" is required')
   if (ctx.args.length === 1) throw new InvalidParametersError('argument "to-path" is required')
   if (ctx.args.length > 2) throw new InvalidParametersError(`expected 2 arguments, got ${ctx.args.length}`)

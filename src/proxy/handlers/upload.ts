@@ -35,7 +35,7 @@ async function relay (cluster: Cluster, init: PinHandlersInit, command: UploadRe
   const { req, res } = ctx
   const query = (req.url ?? '').split('?')[1] ?? ''
   try {
-    const wait = waitMode(ctx.query, init)
+    const wait = waitMode(cluster, ctx.query, init)
     const { pins, result } = await cluster.upload({ command, query, contentType: req.headers['content-type'] ?? '', body: req, signal: ctx.signal }, responseOutput(res))
     if (result.streamError !== undefined) endWithStreamError(res, result.streamError)
     else if (wait === 'pinned' && pins.length > 0) await waitAll(cluster, pins.map(p => p.cid), ctx, init)
