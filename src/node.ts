@@ -13,7 +13,7 @@ import { StatelessTracker } from './tracker/index.js'
 import { GossipMonitor } from './metrics/index.js'
 import { BalancedAllocator } from './allocator/index.js'
 import { Libp2pRpc } from './rpc/index.js'
-import { RemoteAdd, openLocalDestination } from './adder/index.js'
+import { RemoteAdd, openLocalDestination, reportImportedRoots } from './adder/index.js'
 import { toHttpUrl, toMultiaddr } from './utils/address.js'
 import { PINMESH_VERSION } from './version.js'
 
@@ -84,8 +84,10 @@ export async function createNode (config: Config, overrides: NodeOverrides = {})
   }, config.metrics)
   const allocator = new BalancedAllocator({ allocateBy: [...config.allocator.allocateBy] })
   const rpc = new Libp2pRpc({ libp2p: net.libp2p, logger: log('rpc'), isTrusted })
-  const openLocal = async (command: string, query: string, contentType: string, signal: AbortSignal): ReturnType<typeof openLocalDestination> =>
-    await openLocalDestination(peerId, kuboUrl, command, query, contentType, signal, kuboAuthorization)
+  const openLocal = async (command: string, query: string, contentType: string, signal: AbortSignal): ReturnType<typeof openLocalDestination> => {
+    const dest = await openLocalDestination(peerId, kuboUrl, command, query, contentType, signal, kuboAuthorization)
+    return command === 'dag/import' ? reportImportedRoots(dest, (roots) => { tracker.pinnedByUpload(roots) }) : dest
+  }
   const remoteAdd = new RemoteAdd({ libp2p: net.libp2p, logger: log('adder'), isTrusted, openLocal })
   const cluster = new PinsetCluster({
     pinset,

@@ -74,11 +74,12 @@ export class StatelessTracker implements PinTracker {
   /** Whether `kuboPins` has been listed from Kubo since start. */
   private kuboPinsKnown = false
   /**
-   * CIDs removed from the pinset while this tracker could not tell whether Kubo held them: the
-   * next recover pass unpins those Kubo does hold (reconcile no longer sees them). Bounded, since
-   * it grows while Kubo is unreachable.
+   * CIDs Kubo may hold although the pinset does not: removed while this tracker could not tell
+   * whether Kubo held them, or pinned in Kubo by an upload (dag/import roots). A recover pass from
+   * the given time on unpins those Kubo holds and the pinset does not (reconcile never sees them).
+   * Bounded, since it grows while Kubo is unreachable.
    */
-  private readonly unverified = new Set<string>()
+  private readonly unverified = new Map<string, number>()
   /** Changes this tracker saw while a Kubo listing was running, applied over that listing when it ends. */
   private readonly listings = new Set<Map<string, KuboPinType | undefined>>()
   private recoverTimer?: NodeJS.Timeout
@@ -166,11 +167,13 @@ export class StatelessTracker implements PinTracker {
         await this.refreshKuboPins(options)
         const busy = new Set(this.ops.keys())
         const actions = reconcile({ pins: this.c.pinset.list(), self: this.c.self, kubo: this.kuboPins, busy })
-        for (const cid of this.unverified) {
+        const now = this.now()
+        for (const [cid, from] of this.unverified) {
+          if (from > now) continue
+          this.unverified.delete(cid)
           const held = this.kuboPins.get(cid)
           if (held !== undefined && held !== 'indirect' && !this.ops.has(cid) && !this.c.pinset.has(cid)) actions.unpin.push(removedPin(cid, held))
         }
-        this.unverified.clear()
         for (const r of actions.pin) this.enqueue('pin', r)
         for (const r of actions.unpin) this.enqueue('unpin', r)
         // Failed operations whose retry is due have their timers; nothing else to do here.
@@ -226,8 +229,14 @@ export class StatelessTracker implements PinTracker {
     this.enqueue('unpin', record)
   }
 
-  private unverify (cid: string): void {
-    if (this.unverified.size < MAX_UNVERIFIED) { this.unverified.add(cid); return }
+  pinnedByUpload (cids: readonly string[]): void {
+    // Not before the pin has had time to arrive: the uploading peer records it once every destination answered.
+    const from = this.now() + UPLOAD_GRACE_MS
+    for (const cid of cids) this.unverify(cid, from)
+  }
+
+  private unverify (cid: string, from = 0): void {
+    if (this.unverified.size < MAX_UNVERIFIED || this.unverified.has(cid)) { this.unverified.set(cid, Math.max(from, this.unverified.get(cid) ?? 0)); return }
     if (this.unverified.size === MAX_UNVERIFIED) this.log.warn({ max: MAX_UNVERIFIED }, 'too many removed pins to check in Kubo later; some may stay pinned there')
   }
 
@@ -365,8 +374,10 @@ export class StatelessTracker implements PinTracker {
   }
 }
 
-/** Removed pins whose later check in Kubo is remembered (the CIDs only), at most. */
+/** Removed or uploaded pins whose later check in Kubo is remembered (the CIDs only), at most. */
 const MAX_UNVERIFIED = 10_000
+/** How long after an upload its pins are left alone by the recover pass, waiting for the cluster pin. */
+const UPLOAD_GRACE_MS = 30_000
 
 /** What is left of a removed pin: enough for the unpin operation. */
 function removedPin (cid: string, held: KuboPinType): PinRecord {

@@ -35,6 +35,12 @@ export interface PinTracker extends Startable {
   track (record: PinRecord): void
   /** `record` was removed from the pinset. */
   untrack (record: PinRecord): void
+  /**
+   * An upload pinned these CIDs in this peer's Kubo directly (dag/import roots), so the tracker
+   * may never hear of them (their pin added and removed before this peer synced): a recover pass
+   * a while later unpins those the pinset does not hold.
+   */
+  pinnedByUpload (cids: readonly string[]): void
   /** This peer's status for one CID (asks Kubo). */
   status (cid: string, options?: { signal?: AbortSignal }): Promise<PinInfo>
   /** This peer's status for every pin in the pinset (one Kubo pin listing). */

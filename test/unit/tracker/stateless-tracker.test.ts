@@ -144,3 +144,23 @@ test('a pin removed before Kubo\'s pins were first listed is unpinned by the nex
   // A pin the cluster never managed is left alone.
   assert.equal(kubo.pins.has(other as string), true)
 })
+
+test('roots an upload pinned in Kubo are unpinned by a recover pass after the grace time unless the pinset holds them', async (t) => {
+  let now = 1_000_000
+  const kubo = new FakeKubo()
+  const pinset = new MapPinset()
+  const tracker = new StatelessTracker({ kubo, pinset, self: 'me', logger, now: () => now }, INIT)
+  await tracker.start()
+  t.after(async () => { await tracker.stop() })
+  const [gone, kept] = await makeCids(2, 'imported') as [string, string]
+  for (const c of [gone, kept]) { kubo.makeAvailable(c); await kubo.pinAdd(c, { mode: 'recursive' }) }
+  const r = rec(kept, { allocations: ['me'], replicationMin: 1, replicationMax: 1 })
+  pinset.map.set(kept, r)
+  tracker.pinnedByUpload([gone, kept])
+  await tracker.recoverAll()
+  assert.equal(kubo.pins.has(gone), true, 'left alone while its cluster pin may still be on its way')
+  now += 31_000
+  await tracker.recoverAll()
+  await waitFor(() => !kubo.pins.has(gone), { message: 'the root nobody pinned in the cluster unpinned' })
+  assert.equal(kubo.pins.has(kept), true)
+})
