@@ -417,7 +417,9 @@ export class PinsetCluster implements Cluster, Startable {
       if (current.length >= record.replicationMin) continue
       try {
         const allocations = this.c.allocator.allocate({ current, priority: [], blacklist: [dead], min: record.replicationMin, max: record.replicationMax, candidates })
-        changed.push({ ...record, allocations, updatedAt: this.now(), updatedBy: this.c.self })
+        // updatedAt stays the time of the last request: a re-allocation is not one, and so loses to a
+        // concurrent unpin (see YjsPinSet.removeWins) and to a concurrent change asked for by a user.
+        changed.push({ ...record, allocations, updatedBy: this.c.self })
       } catch (err) {
         this.log.warn({ err, cid: record.cid }, 'cannot re-allocate a pin of a peer that went down')
       }

@@ -1,9 +1,8 @@
 /**
- * The pin generations (CID and `createdAt`) seen removed in the last `windowMs` to `2 × windowMs`,
- * kept small enough for hundreds of thousands of removals: each is two small integers (a 31-bit
- * hash of the CID, the low 31 bits of `createdAt`) in one of two maps that rotate every
- * `windowMs`. A false match needs both a hash collision and the same creation millisecond modulo
- * about 24 days.
+ * The pin versions (CID, `createdAt` and `updatedAt`) seen removed in the last `windowMs` to
+ * `2 × windowMs`, kept small enough for hundreds of thousands of removals: each is two small
+ * integers (a 31-bit hash of the CID, 31 bits of the two times) in one of two maps that rotate
+ * every `windowMs`. A false match needs both a hash collision and the same times modulo 2^31.
  */
 export class RecentRemovals {
   // Values are arrays only where two removals share a hash (about 2 in 100,000).
@@ -18,20 +17,20 @@ export class RecentRemovals {
   /** Removals remembered (fewer than added where two share a hash). */
   get size (): number { this.rotate(); return this.current.size + this.previous.size }
 
-  add (cid: string, createdAt: number): void {
+  add (cid: string, createdAt: number, updatedAt: number): void {
     this.rotate()
     const h = hash31(cid)
-    const c = low31(createdAt)
+    const c = version31(createdAt, updatedAt)
     const was = this.current.get(h)
     if (was === undefined || was === c) this.current.set(h, c)
     else if (typeof was === 'number') this.current.set(h, [was, c])
     else if (!was.includes(c)) was.push(c)
   }
 
-  has (cid: string, createdAt: number): boolean {
+  has (cid: string, createdAt: number, updatedAt: number): boolean {
     this.rotate()
     const h = hash31(cid)
-    const c = low31(createdAt)
+    const c = version31(createdAt, updatedAt)
     return holds(this.current.get(h), c) || holds(this.previous.get(h), c)
   }
 
@@ -54,7 +53,7 @@ function hash31 (s: string): number {
   return h >>> 1
 }
 
-function low31 (n: number): number { return n % 0x80000000 }
+function version31 (createdAt: number, updatedAt: number): number { return (createdAt * 7 + updatedAt) % 0x80000000 }
 
 function holds (v: number | number[] | undefined, c: number): boolean {
   return v === c || (Array.isArray(v) && v.includes(c))

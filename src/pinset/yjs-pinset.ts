@@ -101,21 +101,22 @@ export class YjsPinSet implements PinSet {
   }
 
   /**
-   * A removal wins over a concurrent change of the same pin (same generation, `createdAt`)
-   * written elsewhere, such as a peer re-allocating it: a removal deletes only the copy its writer
-   * saw, so that rewrite would otherwise bring the pin back. Every trusted peer remembers the
-   * generations it saw removed for `removeWinsMs` and removes them again if they come back. A pin
-   * added anew after its removal has a new generation and is kept.
+   * A removal wins over a concurrent rewrite of the same pin version (same `createdAt` and
+   * `updatedAt`: a change no user asked for, such as a peer re-allocating it): a removal deletes
+   * only the copy its writer saw, so that rewrite would otherwise bring the pin back. Every trusted
+   * peer remembers the versions it saw removed for `removeWinsMs` and removes them again if they
+   * come back. A pin requested again (through any peer, even one that had not yet seen the
+   * removal) has a newer `updatedAt` and is kept.
    */
   private removeWins (changes: readonly KvChange[], local: boolean): void {
     if (!this.init.trusted) return
     const again: string[] = []
     for (const c of changes) {
       if (c.after === undefined) {
-        if (c.before !== undefined) this.removed.add(c.key, decodeRecord(c.before).createdAt)
+        if (c.before !== undefined) { const r = decodeRecord(c.before); this.removed.add(c.key, r.createdAt, r.updatedAt) }
         continue
       }
-      if (!local && this.removed.size > 0 && this.removed.has(c.key, decodeRecord(c.after).createdAt)) again.push(c.key)
+      if (!local && this.removed.size > 0) { const r = decodeRecord(c.after); if (this.removed.has(c.key, r.createdAt, r.updatedAt)) again.push(c.key) }
     }
     if (again.length === 0) return
     this.log.info({ pins: again.length }, 'removing again pins that another peer rewrote as they were removed')

@@ -135,8 +135,8 @@ test('an unpin wins over a concurrent rewrite of the same pin by another peer (r
       const b = await open(dir2)
       await a.put([pin('p'), pin('q')])
       exchange(a, b)
-      // Concurrently: a re-allocates p and q (same generation), b unpins p.
-      await a.put([pin('p', { allocations: ['peerC'], updatedAt: 3000 }), pin('q', { allocations: ['peerC'], updatedAt: 3000 })])
+      // Concurrently: a re-allocates p and q (same version: a re-allocation keeps updatedAt), b unpins p.
+      await a.put([pin('p', { allocations: ['peerC'] }), pin('q', { allocations: ['peerC'] })])
       await b.remove(['p'])
       exchange(a, b)
       await settle()
@@ -145,7 +145,7 @@ test('an unpin wins over a concurrent rewrite of the same pin by another peer (r
         assert.equal(s.has('p'), false, 'the unpinned pin stays unpinned')
         assert.deepEqual(s.get('q')?.allocations, ['peerC'], 'the other rewrite is kept')
       }
-      // Pinned again afterwards (a new generation): kept.
+      // Pinned again afterwards through a peer that had seen the removal (a new generation): kept.
       await a.put([pin('p', { createdAt: 4000, updatedAt: 4000 })])
       exchange(a, b)
       await settle()
@@ -164,7 +164,7 @@ test('the removal is remembered only for removeWinsMs', async () => {
       const b = await open(dir2, { removeWinsMs: 0 })
       await a.put([pin('p')])
       exchange(a, b)
-      await a.put([pin('p', { allocations: ['peerC'], updatedAt: 3000 })])
+      await a.put([pin('p', { allocations: ['peerC'] })])
       await b.remove(['p'])
       await new Promise(resolve => setTimeout(resolve, 5))
       exchange(a, b)
@@ -172,6 +172,26 @@ test('the removal is remembered only for removeWinsMs', async () => {
       exchange(a, b)
       // Without the memory, the rewrite survives: what the removal memory exists to prevent.
       for (const s of [a, b]) assert.deepEqual(s.get('p')?.allocations, ['peerC'])
+      await a.stop()
+      await b.stop()
+    })
+  })
+})
+
+test('a pin requested again through a peer that had not yet seen the unpin is kept (a newer request, not a rewrite)', async () => {
+  await withDir(async (dir) => {
+    await withDir(async (dir2) => {
+      const a = await open(dir)
+      const b = await open(dir2)
+      await a.put([pin('p')])
+      exchange(a, b)
+      // The client unpins through b, then pins again through a before a heard of the unpin.
+      await b.remove(['p'])
+      await a.put([pin('p', { name: 'again', updatedAt: 5000 })])
+      exchange(a, b)
+      await settle()
+      exchange(a, b)
+      for (const s of [a, b]) assert.equal(s.get('p')?.name, 'again')
       await a.stop()
       await b.stop()
     })
