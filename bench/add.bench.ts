@@ -15,25 +15,17 @@ import { createCipheriv, randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { availableParallelism, cpus, totalmem } from 'node:os'
 import { join, dirname } from 'node:path'
-import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'undici'
 import { startKubos, KUBO_VERSION, type KuboDaemon } from '../test/fixtures/kubo.js'
+import { timedAdd, type TimedAdd } from './multipart-add.js'
+import { envInt } from './env.js'
 import { startCluster, waitForMesh, type TestPeer } from '../test/fixtures/cluster.js'
 
 const MiB = 1024 * 1024
 const ADD_MIB = envInt('BENCH_ADD_MIB', 256)
 const ROUNDS = envInt('BENCH_ROUNDS', 5)
 const QUERY = 'cid-version=1&raw-leaves=true&quieter=true'
-const BOUNDARY = '----pinmesh-add-bench-3c9e1f'
-
-function envInt (name: string, def: number): number {
-  const v = process.env[name]
-  if (v === undefined || v === '') return def
-  const n = Number.parseInt(v, 10)
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive integer`)
-  return n
-}
 
 const agent = new Agent({ keepAliveTimeout: 60_000, keepAliveMaxTimeout: 60_000, bodyTimeout: 0, headersTimeout: 0 })
 const log = (m: string): void => { process.stderr.write(`[bench] ${m}\n`) }
@@ -53,27 +45,10 @@ async function * randomStream (key: Buffer, bytes: number): AsyncGenerator<Buffe
   for (let done = 0; done < bytes; done += MiB) yield cipher.update(zeros.subarray(0, Math.min(MiB, bytes - done)))
 }
 
-interface Timed { ms: number, cid: string }
 
-/** One multipart add of `bytes` generated from `key`; time from request to the last byte of the answer. */
-async function add (base: string, query: string, key: Buffer, bytes: number): Promise<Timed> {
-  const head = Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="bench.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`)
-  const tail = Buffer.from(`\r\n--${BOUNDARY}--\r\n`)
-  async function * body (): AsyncGenerator<Buffer> { yield head; yield * randomStream(key, bytes); yield tail }
-  const t0 = performance.now()
-  const res = await request(`${base}/api/v0/add?${query}`, {
-    method: 'POST',
-    dispatcher: agent,
-    headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'content-length': String(head.length + bytes + tail.length) },
-    body: Readable.from(body(), { objectMode: false })
-  })
-  const text = await res.body.text()
-  const ms = performance.now() - t0
-  const streamError = res.trailers['x-stream-error']
-  if (res.statusCode !== 200 || (typeof streamError === 'string' && streamError !== '')) throw new Error(`add via ${base}: ${res.statusCode} ${text} ${String(streamError ?? '')}`)
-  const last = JSON.parse(text.trim().split('\n').pop() as string) as { Hash?: string }
-  if (last.Hash === undefined) throw new Error(`add via ${base}: no Hash in ${text}`)
-  return { ms, cid: last.Hash }
+/** One multipart add of `bytes` generated from `key`. */
+async function add (base: string, query: string, key: Buffer, bytes: number): Promise<TimedAdd> {
+  return await timedAdd(agent, base, query, randomStream(key, bytes), bytes)
 }
 
 async function pinnedOn (kubo: KuboDaemon, cid: string): Promise<boolean> {

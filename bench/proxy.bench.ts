@@ -14,9 +14,10 @@ import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Readable } from 'node:stream'
 import { Agent, request } from 'undici'
 import { startKubo, kuboBinary, type KuboDaemon } from '../test/fixtures/kubo.js'
+import { timedAdd } from './multipart-add.js'
+import { envInt } from './env.js'
 import { startPinmesh, PINMESH_BIN, type PinmeshProcess } from '../test/fixtures/pinmesh.js'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
@@ -28,14 +29,6 @@ const CONCURRENCY = envInt('BENCH_CONCURRENCY', 32)
 const ADD_MIB = envInt('BENCH_ADD_MIB', 256)
 const MEM_ADD_MIB = envInt('BENCH_MEM_ADD_MIB', 1024)
 const RSS_SAMPLE_MS = 100
-
-function envInt (name: string, def: number): number {
-  const v = process.env[name]
-  if (v === undefined || v === '') return def
-  const n = Number.parseInt(v, 10)
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive integer`)
-  return n
-}
 
 type Side = 'direct' | 'pinmesh'
 interface Target { side: Side, base: string }
@@ -108,8 +101,6 @@ async function versionRun (base: string, calls: number, concurrency: number): Pr
 
 interface AddStats { bytes: number, ms: number, mibPerS: number, cid: string, cpuMs?: CpuPerCall }
 
-const BOUNDARY = '----pinmesh-bench-7d1f0c2a9b'
-
 /** Stored, not pinned: the add the issue's target is about. */
 const ADD_QUERY = 'pin=false&quieter=true'
 /**
@@ -119,27 +110,9 @@ const ADD_QUERY = 'pin=false&quieter=true'
 const ADD_QUERY_PASSTHROUGH = 'only-hash=true&quieter=true'
 
 async function addFile (base: string, file: string, bytes: number, query = ADD_QUERY): Promise<AddStats> {
-  const head = Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="bench.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`)
-  const tail = Buffer.from(`\r\n--${BOUNDARY}--\r\n`)
-  async function * body (): AsyncGenerator<Buffer> {
-    yield head
-    // Streamed: never more than a few MiB of the file in this process at once.
-    for await (const chunk of createReadStream(file, { highWaterMark: MiB })) yield chunk as Buffer
-    yield tail
-  }
-  const t0 = process.hrtime.bigint()
-  const res = await request(`${base}/api/v0/add?${query}`, {
-    method: 'POST',
-    dispatcher: agent,
-    headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'content-length': String(head.length + bytes + tail.length) },
-    body: Readable.from(body(), { objectMode: false })
-  })
-  const text = await res.body.text()
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6
-  if (res.statusCode !== 200) throw new Error(`add via ${base}: ${res.statusCode} ${text}`)
-  const last = JSON.parse(text.trim().split('\n').pop() as string) as { Hash?: string, Size?: string }
-  if (last.Hash === undefined) throw new Error(`add via ${base}: no Hash in ${text}`)
-  return { bytes, ms, mibPerS: bytes / MiB / (ms / 1000), cid: last.Hash }
+  // Streamed: never more than a few MiB of the file in this process at once.
+  const { ms, cid } = await timedAdd(agent, base, query, createReadStream(file, { highWaterMark: MiB }), bytes)
+  return { bytes, ms, mibPerS: bytes / MiB / (ms / 1000), cid }
 }
 
 /** Random bytes on disk (each add gets its own file, so Kubo never finds blocks it already holds). */
