@@ -32,6 +32,9 @@ interface Reader {
   head?: DestinationHead
   /** When the write in flight started (0: none), for the stall watchdog. */
   writingSince: number
+  /** Settles when the destination is dropped: nothing waits on a dropped destination's calls, which may never settle. */
+  dropped: Promise<void>
+  drop: () => void
 }
 
 /**
@@ -44,7 +47,10 @@ interface Reader {
 export async function fanout (body: AsyncIterable<Uint8Array>, dests: readonly AddDestination[], out: FanoutOutput, signal: AbortSignal, options: { stallMs?: number } = {}): Promise<FanoutResult> {
   // A destination that takes no bytes for this long is dropped, so one stuck Kubo cannot hold the upload for ever.
   const stallMs = options.stallMs ?? 30_000
-  const readers: Reader[] = dests.map(dest => ({ dest, pending: [], base: 0, results: [], done: false, writingSince: 0 }))
+  const readers: Reader[] = dests.map(dest => {
+    const dropped = Promise.withResolvers<void>()
+    return { dest, pending: [], base: 0, results: [], done: false, writingSince: 0, dropped: dropped.promise, drop: dropped.resolve }
+  })
   const failed: FanoutResult['failed'] = []
   let primary: Reader | undefined = readers[0]
   let sent = 0
@@ -54,6 +60,7 @@ export async function fanout (body: AsyncIterable<Uint8Array>, dests: readonly A
     if (r.error !== undefined) return
     r.error = (err as Error)?.message ?? String(err)
     failed.push({ peer: r.dest.peer, error: r.error })
+    r.drop()
     r.dest.abort(err instanceof Error ? err : new Error(String(err)))
     if (r === primary) { primary = live()[0]; void flush() }
   }
@@ -108,7 +115,7 @@ export async function fanout (body: AsyncIterable<Uint8Array>, dests: readonly A
       fail(r, err)
     }
   }
-  const readersDone = Promise.all(readers.map(read))
+  const readersDone = Promise.all(readers.map(async r => { await Promise.race([read(r), r.dropped]) }))
   // One watchdog for the whole upload (no per-chunk timers or promise reactions, which would keep chunks alive):
   // aborting a stuck destination makes its pending write fail.
   const watchdog = setInterval(() => {
@@ -126,12 +133,12 @@ export async function fanout (body: AsyncIterable<Uint8Array>, dests: readonly A
       if (targets.length === 0) break
       await Promise.all(targets.map(async r => {
         r.writingSince = Date.now()
-        try { await r.dest.write(chunk) } catch (err) { fail(r, err) } finally { r.writingSince = 0 }
+        try { await Promise.race([r.dest.write(chunk), r.dropped]) } catch (err) { fail(r, err) } finally { r.writingSince = 0 }
       }))
     }
     await Promise.all(live().map(async r => {
       r.writingSince = Date.now()
-      try { await r.dest.end() } catch (err) { fail(r, err) } finally { r.writingSince = 0 }
+      try { await Promise.race([r.dest.end(), r.dropped]) } catch (err) { fail(r, err) } finally { r.writingSince = 0 }
     }))
   } catch (err) {
     for (const r of live()) fail(r, err)

@@ -90,3 +90,17 @@ test('every live destination receives every byte of the upload', async () => {
   assert.equal(a.received, 11)
   assert.equal(b.received, 11)
 })
+
+test('a destination whose write never settles, even once aborted, is dropped after the stall time and the upload completes on the others', async () => {
+  const stuck = scripted('stuck')
+  stuck.write = async () => { await new Promise<void>(() => {}) }
+  stuck.abort = () => {}
+  const ok = scripted('ok')
+  ok.emit('{"Name":"f","Hash":"bafyf"}'); ok.finish()
+  // The fan-out's own timers do not keep a process alive (a daemon has its servers for that).
+  const alive = setInterval(() => {}, 50)
+  const r = await fanout(bytes('x', 'y'), [stuck, ok], { head: () => {}, line: async () => {} }, new AbortController().signal, { stallMs: 200 }).finally(() => { clearInterval(alive) })
+  assert.deepEqual(r.completed, ['ok'])
+  assert.match(r.failed[0]?.error ?? '', /took no data/)
+  assert.equal(ok.received, 2)
+})
