@@ -34,7 +34,8 @@ async function bigAdd (url: string, size: number, at?: { bytes: number, fn: () =
         sent += n
         const ok = req.write(chunk.subarray(0, n))
         if (at !== undefined && !fired && sent >= at.bytes) { fired = true; await at.fn() }
-        if (!ok) await new Promise(resolve => req.once('drain', resolve))
+        // Not `ok`: the drain may have come while `at` ran, and would then be waited for in vain.
+        if (!ok && req.writableNeedDrain) await new Promise(resolve => req.once('drain', resolve))
       }
       req.end('\r\n--bigboundary--\r\n')
     }
