@@ -133,7 +133,7 @@ test('a client that disconnects leaves no open upstream request', async (t) => {
   pending.catch(() => {})
   await waitFor(() => relay.open() === 1, { message: 'upstream request opened' })
   ctl.abort()
-  await waitFor(() => relay.open() === 0, { timeoutMs: 2000, message: 'upstream closed after the client left' })
+  await waitFor(() => relay.open() === 0, { timeoutMs: 10_000, message: 'upstream closed after the client left' })
 
   // 2. a response the client stops reading in the middle
   const { body, contentType } = multipart([{ filename: 'big.bin', content: randomBytes(8 << 20) }])
@@ -148,7 +148,7 @@ test('a client that disconnects leaves no open upstream request', async (t) => {
     req.end()
   })
   assert.ok(relay.accepted() > before)
-  await waitFor(() => relay.open() === 0, { timeoutMs: 2000, message: 'upstream closed after the client stopped reading' })
+  await waitFor(() => relay.open() === 0, { timeoutMs: 10_000, message: 'upstream closed after the client stopped reading' })
 })
 
 test('Kubo down: a Kubo-shaped error in under 1 s, then recovery without restarting pinmesh', async (t) => {
