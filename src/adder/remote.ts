@@ -4,6 +4,7 @@ import type { Libp2p, Stream, Connection } from '@libp2p/interface'
 import type { Logger } from '../logger.js'
 import type { Startable } from '../lifecycle.js'
 import type { AddDestination, DestinationHead } from './types.js'
+import { STREAM_READ_BUFFER_BYTES } from '../net/index.js'
 
 /** Streams an upload into another peer's Kubo through that peer's pinmesh. */
 export const ADD_PROTOCOL = '/pinmesh/add/1.0.0'
@@ -56,7 +57,7 @@ export class RemoteAdd implements Startable {
     const own = new AbortController()
     const signal = AbortSignal.any([callerSignal, own.signal])
     const stream = await this.c.libp2p.dialProtocol(peerIdFromString(peer), ADD_PROTOCOL, { signal })
-    const lp = lpStream(stream, { maxDataLength: MAX_FRAME + 16 })
+    const lp = lpStream(stream, { maxDataLength: MAX_FRAME + 16, maxBufferSize: STREAM_READ_BUFFER_BYTES })
     await lp.write(frame(T_HEAD, json({ command, query, contentType })), { signal })
     const heads = Promise.withResolvers<DestinationHead>()
     heads.promise.catch(() => {})
@@ -105,7 +106,7 @@ export class RemoteAdd implements Startable {
   }
 
   private async serve (stream: Stream, caller: string): Promise<void> {
-    const lp = lpStream(stream, { maxDataLength: MAX_FRAME + 16 })
+    const lp = lpStream(stream, { maxDataLength: MAX_FRAME + 16, maxBufferSize: STREAM_READ_BUFFER_BYTES })
     const controller = new AbortController()
     const signal = controller.signal
     try {
@@ -138,6 +139,7 @@ export class RemoteAdd implements Startable {
       await lp.write(frame(T_END, json(dest.trailers())), { signal })
       await stream.close({ signal }).catch(() => {})
     } catch (err) {
+      this.c.logger.warn({ err, peer: caller }, 'an upload pushed by a peer failed here')
       controller.abort(err)
       try { await lp.write(frame(T_ERROR, json({ message: (err as Error).message })), { signal: AbortSignal.timeout(1000) }) } catch { /* the stream is gone */ }
       stream.abort(err as Error)

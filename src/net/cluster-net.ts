@@ -13,7 +13,7 @@ import type { AbortOptions, Connection, IdentifyResult, PeerId } from '@libp2p/i
 import { InvalidConfigurationError, NotStartedError, PeerDialError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { PINMESH_VERSION } from '../version.js'
-import { MAX_PUBSUB_FRAME_BYTES } from './limits.js'
+import { MAX_PUBSUB_FRAME_BYTES, STREAM_WINDOW_BYTES } from './limits.js'
 import { PeerBook } from './peer-book.js'
 import { Redialer } from './redialer.js'
 import type { ClusterLibp2p, ClusterNet, ClusterNetComponents, ClusterNetInit, ClusterServices, PeerInfo } from './types.js'
@@ -35,7 +35,7 @@ export async function createClusterNet (components: ClusterNetComponents, init: 
     transports: [tcp()],
     connectionEncrypters: [noise()],
     // A 4 MiB stream window (yamux defaults to 16 MiB) bounds what one upload stream buffers in memory.
-    streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: 4 << 20 } })],
+    streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: STREAM_WINDOW_BYTES } })],
     ...(components.psk !== undefined ? { connectionProtector: preSharedKey({ psk: components.psk }) } : {}),
     connectionManager: { dialTimeout: init.dialTimeoutMs },
     services: {

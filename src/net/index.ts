@@ -6,4 +6,4 @@ export { loadOrCreateIdentity, createIdentity, IDENTITY_FILE_NAME } from './iden
 export { swarmKeyFromSecret } from './psk.js'
 export { redialDelay, type BackoffRange } from './backoff.js'
 export { PEERS_FILE_NAME } from './peer-book.js'
-export { MAX_PUBSUB_MESSAGE_BYTES, MAX_PUBSUB_FRAME_BYTES } from './limits.js'
+export { MAX_PUBSUB_MESSAGE_BYTES, MAX_PUBSUB_FRAME_BYTES, STREAM_WINDOW_BYTES, STREAM_READ_BUFFER_BYTES } from './limits.js'

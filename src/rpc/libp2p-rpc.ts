@@ -4,6 +4,7 @@ import type { Libp2p, Stream, Connection } from '@libp2p/interface'
 import type { Logger } from '../logger.js'
 import { RpcError } from '../errors.js'
 import type { Rpc, RpcMethod } from './types.js'
+import { STREAM_READ_BUFFER_BYTES } from '../net/index.js'
 
 export const RPC_PROTOCOL = '/pinmesh/rpc/1.0.0'
 const MAX_MESSAGE = 64 << 20
@@ -64,7 +65,7 @@ export class Libp2pRpc implements Rpc {
       throw new RpcError(peer, `cannot reach peer ${peer}: ${(err as Error).message}`, { cause: err })
     }
     try {
-      const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE })
+      const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE, maxBufferSize: STREAM_READ_BUFFER_BYTES })
       await lp.write(new TextEncoder().encode(JSON.stringify({ m: name, p: params })), { signal })
       const reply = JSON.parse(new TextDecoder().decode((await lp.read({ signal })).subarray())) as { r?: T, e?: string }
       await stream.close({ signal }).catch(() => {})
@@ -79,7 +80,7 @@ export class Libp2pRpc implements Rpc {
 
   private async serve (stream: Stream, caller: string): Promise<void> {
     const signal = AbortSignal.timeout(this.timeoutMs * 4)
-    const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE })
+    const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE, maxBufferSize: STREAM_READ_BUFFER_BYTES })
     let reply: { r?: unknown, e?: string }
     try {
       const req = JSON.parse(new TextDecoder().decode((await lp.read({ signal })).subarray())) as { m: string, p: unknown }

@@ -10,6 +10,7 @@ import type { Startable } from '../../lifecycle.js'
 import type { ReplicatedDoc, EpochId } from '../types.js'
 import { compareEpochs, sameEpoch, encodeEpochId, decodeEpochId, needsCompaction, isCompactionLeader } from '../epoch.js'
 import { TrustPolicy } from './trust.js'
+import { STREAM_READ_BUFFER_BYTES } from '../../net/index.js'
 import {
   pinsetTopic, SYNC_PROTOCOL, MAX_MESSAGE_BYTES, MSG_HELLO, MSG_OFFER,
   encodeUpdates, encodeNudge, decodeGossip, updateOverhead, frames, FrameAssembler
@@ -267,7 +268,7 @@ export class PinsetReplicator implements Startable {
    */
   private async exchange (stream: Stream, remote: string, signal?: AbortSignal): Promise<void> {
     const options = { signal: signal ?? AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.init.syncTimeoutMs)]) }
-    const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES + 16 })
+    const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES + 16, maxBufferSize: STREAM_READ_BUFFER_BYTES })
     const assembler = new FrameAssembler(this.init.maxSyncBytes)
     this.counters.syncs++
     const send = async (type: number, write: (e: encoding.Encoder) => void): Promise<void> => {
