@@ -229,7 +229,9 @@ async function generate (category: typeof CATEGORIES[number], r: Rng, ctx: Ctx):
       const full = target === 'admin:/pins' ? content : part(boundary, `form-data; name="file"; filename="${word(r, 5)}"`, content)
       // Cut inside the content: Kubo takes a body cut before its first part as an upload of nothing (200).
       const contentStart = target === 'admin:/pins' ? 0 : full.indexOf('\r\n\r\n') + 4
-      const cut = full.subarray(0, int(r, contentStart + 1, contentStart + content.length - 1))
+      // The bulk body must keep part of its bad second line: cut after the first line alone, it is a valid request.
+      const minCut = target === 'admin:/pins' ? content.indexOf(10) + 2 : contentStart + 1
+      const cut = full.subarray(0, int(r, minCut, contentStart + content.length - 1))
       const shape: Shape = target === 'admin:/pins' ? 'admin' : admin ? 'admin-add' : 'intercepted'
       const ct: Array<[string, string]> = [['Content-Type', target === 'admin:/pins' ? 'application/x-ndjson' : `multipart/form-data; boundary=${boundary}`]]
       if (variant === 0) {
