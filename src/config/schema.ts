@@ -79,7 +79,7 @@ export const schema = {
     compactCheckIntervalMs: duration('compactCheckInterval', '10s', 'How often the compaction leader (the connected trusted peer with the lowest id) checks for tombstones.', { minMs: 100 }),
     compactMinTombstones: int(1000, 'A new epoch is built when unpins left at least this many tombstones and more than half as many as live pins.', { min: 1 }),
     compactMinIntervalMs: duration('compactMinInterval', '1m', 'Least time between two epochs built by one peer.', { minMs: 0 }),
-    removeWinsMs: duration('removeWins', '10m', 'A pin seen removed is removed again if another peer\'s concurrent change of it (a re-allocation) arrives within this long (at most twice this long).', { minMs: 0 })
+    removeWinsMs: duration('removeWins', '10m', 'A pin seen removed is removed again if a concurrent re-allocation of it by another peer arrives within this long (at most twice this long); a pin requested again is kept.', { minMs: 0 })
   },
   net: {
     listen: stringList(['/ip4/0.0.0.0/tcp/9096'], 'libp2p listen addresses of the cluster swarm.'),
