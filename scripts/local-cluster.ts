@@ -13,6 +13,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { loopbackOnly } from './kubo-loopback.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const DIR = resolve(process.env.PINMESH_LOCAL_DIR ?? join(ROOT, '.pinmesh-local'))
@@ -156,15 +157,7 @@ async function startKubo (p: Peer, ipfs: string): Promise<void> {
     if (r.status !== 0) fail(`ipfs init ${repo} failed: ${r.stderr}`)
     const configPath = join(repo, 'config')
     const cfg = JSON.parse(await readFile(configPath, 'utf8')) as Record<string, any>
-    // The same loopback-only settings as test/fixtures/kubo.ts: no bootstrap, no mDNS, no AutoConf
-    // fetch, no delegated routers or relays, TCP on 127.0.0.1 only.
-    cfg.Bootstrap = []
-    cfg.Discovery = { MDNS: { Enabled: false } }
-    cfg.AutoConf = { Enabled: false }
-    cfg.Routing = { ...cfg.Routing, Type: 'dht', DelegatedRouters: [], LoopbackAddressesOnLanDHT: true }
-    cfg.Swarm = { ...cfg.Swarm, DisableNatPortMap: true, RelayClient: { Enabled: false }, RelayService: { Enabled: false }, Transports: { Network: { QUIC: false, WebTransport: false, WebRTCDirect: false, Websocket: false } } }
-    cfg.AutoNAT = { ServiceMode: 'disabled' }
-    cfg.Addresses = { ...cfg.Addresses, API: '/ip4/127.0.0.1/tcp/0', Gateway: '/ip4/127.0.0.1/tcp/0', Swarm: ['/ip4/127.0.0.1/tcp/0'] }
+    loopbackOnly(cfg)
     await writeFile(configPath, JSON.stringify(cfg, null, 2))
   }
   const log = join(p.dir, 'ipfs.log')
