@@ -101,17 +101,7 @@ export class AdminClient {
   /** Every pin in the pinset, streamed. */
   async * allocations (o?: { signal?: AbortSignal }): AsyncGenerator<PinRecord> {
     const res = await this.request('GET', '/allocations', undefined, o)
-    const decoder = new TextDecoder()
-    let buf = ''
-    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-      buf += decoder.decode(chunk, { stream: true })
-      let nl
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl)
-        buf = buf.slice(nl + 1)
-        if (line !== '') yield JSON.parse(line) as PinRecord
-      }
-    }
+    for await (const v of readNdjson(res.body as AsyncIterable<Uint8Array>)) yield v as PinRecord
   }
 
   /** Runs a recover pass on every peer: operations queued per peer id, or that peer's error. */
@@ -136,18 +126,7 @@ export class AdminClient {
     if (res.statusCode < 200 || res.statusCode > 299) {
       throw new AdminApiError(res.statusCode, errorBody(res.statusCode, await res.body.text()))
     }
-    const decoder = new TextDecoder()
-    let buf = ''
-    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-      buf += decoder.decode(chunk, { stream: true })
-      let nl
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl).trim()
-        buf = buf.slice(nl + 1)
-        if (line !== '') yield JSON.parse(line) as AddEvent
-      }
-    }
-    if (buf.trim() !== '') yield JSON.parse(buf) as AddEvent
+    for await (const v of readNdjson(res.body as AsyncIterable<Uint8Array>)) yield v as AddEvent
     const streamError = res.trailers['x-stream-error']
     if (typeof streamError === 'string' && streamError !== '') throw new AdminApiError(res.statusCode, { code: 'ERR_STREAM', message: streamError })
   }
@@ -188,4 +167,20 @@ function ndjson (items: Iterable<unknown>): string {
   let s = ''
   for (const i of items) s += JSON.stringify(i) + '\n'
   return s
+}
+
+/** The JSON values of an NDJSON body, one a line (blank lines skipped, a last line without newline included). */
+async function * readNdjson (body: AsyncIterable<Uint8Array>): AsyncGenerator<unknown> {
+  const decoder = new TextDecoder()
+  let buf = ''
+  for await (const chunk of body) {
+    buf += decoder.decode(chunk, { stream: true })
+    let nl
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl).trim()
+      buf = buf.slice(nl + 1)
+      if (line !== '') yield JSON.parse(line)
+    }
+  }
+  if (buf.trim() !== '') yield JSON.parse(buf)
 }

@@ -48,6 +48,14 @@ async function names (ctx: CommandContext): Promise<Map<string, string>> {
   return peerNames(self, peers)
 }
 
+/** Prints one CID's cluster status (waiting for it with --wait), as JSON or as ipfs-cluster-ctl does. */
+async function printStatusOf (ctx: CommandContext, cid: string, timeoutMs: number | undefined): Promise<void> {
+  const n = ctx.json ? new Map<string, string>() : await names(ctx)
+  const info = await statusOf(ctx, cid, ctx.values.wait === true, timeoutMs, n)
+  if (ctx.json) printJson(ctx, info)
+  else ctx.io.stdout.write(formatStatus(info, n))
+}
+
 async function statusOf (ctx: CommandContext, cid: string, wait: boolean, timeoutMs: number | undefined, peerNamesMap: Map<string, string>): Promise<GlobalPinInfo> {
   if (!wait) return await ctx.client.status(cid, { signal: ctx.signal })
   return await waitPinned(async (c, o) => await ctx.client.status(c, o), cid, { timeoutMs, signal: ctx.signal, names: peerNamesMap })
@@ -82,10 +90,7 @@ const status: Command = async (ctx) => {
     return 0
   }
   if (filter !== undefined) throw new CliUsageError('--filter applies to the status of every pin, not to one CID')
-  const n = ctx.json ? new Map<string, string>() : await names(ctx)
-  const info = await statusOf(ctx, cid, ctx.values.wait === true, timeoutMs, n)
-  if (ctx.json) printJson(ctx, info)
-  else ctx.io.stdout.write(formatStatus(info, n))
+  await printStatusOf(ctx, cid, timeoutMs)
   return 0
 }
 
@@ -95,10 +100,7 @@ const pinAdd: Command = async (ctx) => {
   const query = pinQuery(ctx.values)
   await ctx.client.pin(cid, query, { signal: ctx.signal })
   // Like ipfs-cluster-ctl: the answer to a pin is where it stands afterwards.
-  const n = ctx.json ? new Map<string, string>() : await names(ctx)
-  const info = await statusOf(ctx, cid, ctx.values.wait === true, timeoutMs, n)
-  if (ctx.json) printJson(ctx, info)
-  else ctx.io.stdout.write(formatStatus(info, n))
+  await printStatusOf(ctx, cid, timeoutMs)
   return 0
 }
 
