@@ -1,5 +1,12 @@
 import type { AddDestination } from './types.js'
 
+/** The CID of a `dag/import` answer's `Root` value (`{"Cid":{"/":…},"PinErrorMsg":""}`) if Kubo pinned it. */
+export function pinnedRoot (root: unknown): string | undefined {
+  const r = root as { Cid?: { '/'?: unknown }, PinErrorMsg?: unknown } | undefined
+  const cid = r?.Cid?.['/']
+  return typeof cid === 'string' && (r?.PinErrorMsg ?? '') === '' ? cid : undefined
+}
+
 /**
  * The same destination, reporting the roots Kubo says it pinned (`dag/import` answer lines
  * `{"Root":{"Cid":{"/":…},"PinErrorMsg":""}}`) once its answer has ended. Kubo pins those roots
@@ -18,9 +25,8 @@ export function reportImportedRoots (dest: AddDestination, onRoots: (cids: strin
       let rest = ''
       const scan = (line: string): void => {
         try {
-          const root = (JSON.parse(line) as { Root?: { Cid?: { '/'?: unknown }, PinErrorMsg?: string } }).Root
-          const cid = root?.Cid?.['/']
-          if (typeof cid === 'string' && (root?.PinErrorMsg ?? '') === '') roots.push(cid)
+          const cid = pinnedRoot((JSON.parse(line) as { Root?: unknown }).Root)
+          if (cid !== undefined) roots.push(cid)
         } catch { /* not a JSON line */ }
       }
       try {

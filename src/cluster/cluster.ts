@@ -12,7 +12,8 @@ import { canonicalCid } from '../utils/cid.js'
 import { isAllocatedTo } from '../tracker/index.js'
 import { electedPeer } from './election.js'
 import { pinOptionsFromQuery } from './pin-options.js'
-import { fanout, type FanoutOutput, type FanoutResult, type OpenDestination, type AddDestination } from '../adder/index.js'
+import { queryFlag } from '../utils/go-bool.js'
+import { fanout, pinnedRoot, type FanoutOutput, type FanoutResult, type OpenDestination, type AddDestination } from '../adder/index.js'
 import type { Cluster, ClusterIdentity, ClusterPeer, ClusterRepoStat, GlobalPinInfo, PinRequest, UploadRequest } from './types.js'
 
 export interface ClusterComponents {
@@ -463,32 +464,23 @@ function uploadOptions (q: URLSearchParams, command: UploadRequest['command']): 
   const pin = pinOptionsFromQuery(q, Date.now())
   const name = q.get('name') ?? (command === 'add' ? q.get('pin-name') : null)
   if (name !== null) pin.name = name
-  return { local: boolParam(q, 'local', false), pin }
-}
-
-function boolParam (q: URLSearchParams, key: string, def: boolean): boolean {
-  const v = q.get(key)
-  if (v === null) return def
-  return ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(v)
+  return { local: queryFlag(q, 'local', false), pin }
 }
 
 /** The CIDs Kubo's own options say to pin: what `ipfs add`, `dag import`, `block put`, `dag put` would pin. */
 function pinnedBy (command: UploadRequest['command'], q: URLSearchParams, results: Array<Record<string, unknown>>): Array<{ cid: string, name?: string }> {
   switch (command) {
     case 'add': {
-      if (!boolParam(q, 'pin', true) || boolParam(q, 'only-hash', false) || boolParam(q, 'n', false)) return []
-      const wrap = boolParam(q, 'wrap-with-directory', false) || boolParam(q, 'w', false)
+      if (!queryFlag(q, 'pin', true) || queryFlag(q, 'only-hash', false) || queryFlag(q, 'n', false)) return []
+      const wrap = queryFlag(q, 'wrap-with-directory', false) || queryFlag(q, 'w', false)
       // Kubo pins each top-level entry, or only the wrapping directory (named "").
       return results
         .filter(r => typeof r.Name === 'string' && (wrap ? r.Name === '' : !(r.Name as string).includes('/')))
         .map(r => ({ cid: r.Hash as string, ...(r.Name !== r.Hash && r.Name !== '' ? { name: r.Name as string } : {}) }))
     }
     case 'dag/import': {
-      if (!boolParam(q, 'pin-roots', true)) return []
-      return results
-        .map(r => r.Root as { Cid?: { '/': string }, PinErrorMsg?: string } | undefined)
-        .filter(root => root?.Cid !== undefined && (root.PinErrorMsg ?? '') === '')
-        .map(root => ({ cid: (root as { Cid: { '/': string } }).Cid['/'] }))
+      if (!queryFlag(q, 'pin-roots', true)) return []
+      return results.map(r => pinnedRoot(r.Root)).filter((cid): cid is string => cid !== undefined).map(cid => ({ cid }))
     }
     case 'block/put':
       return results.filter(r => typeof r.Key === 'string').map(r => ({ cid: r.Key as string }))

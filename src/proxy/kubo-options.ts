@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import busboy from 'busboy'
 import { InvalidParametersError } from '../errors.js'
+import { parseGoBool } from '../utils/go-bool.js'
 
 /**
  * Kubo's option parsing (go-ipfs-cmds), for intercepted commands: the first of `names` is the
@@ -23,8 +24,8 @@ export class KuboOptions {
     const v = this.raw(names)
     if (v === undefined) return def
     if (v === '') throw new InvalidParametersError(`could not convert empty value to type "bool" (for option "-${names[0]}")`)
-    if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(v)) return true
-    if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(v)) return false
+    const b = parseGoBool(v)
+    if (b !== undefined) return b
     throw new InvalidParametersError(`could not convert value "${v}" to type "bool" (for option "-${names[0]}")`)
   }
 

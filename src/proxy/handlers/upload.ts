@@ -2,11 +2,8 @@ import { responseOutput } from '../../adder/index.js'
 import type { Cluster, UploadRequest } from '../../cluster/index.js'
 import type { InterceptContext, InterceptHandler } from '../routes.js'
 import { endWithStreamError } from '../kubo-errors.js'
+import { queryFlag } from '../../utils/go-bool.js'
 import { waitAll, waitMode, type PinHandlersInit } from './pin.js'
-
-function truthy (v: string | null): boolean {
-  return v !== null && ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(v)
-}
 
 /**
  * add and dag/import fanned out to the allocated peers' Kubos while uploading; block/put and
@@ -19,8 +16,8 @@ export function uploadHandlers (cluster: Cluster, init: PinHandlersInit): Record
   const upload = (command: UploadRequest['command']): InterceptHandler => async (ctx) => {
     const q = ctx.query
     // Nothing is stored (only-hash), or nothing is pinned through block/dag put: Kubo alone answers.
-    if (command === 'add' && (truthy(q.get('only-hash')) || truthy(q.get('n')))) { ctx.forward(); return }
-    if ((command === 'block/put' || command === 'dag/put') && !truthy(q.get('pin'))) { ctx.forward(); return }
+    if (command === 'add' && (queryFlag(q, 'only-hash', false) || queryFlag(q, 'n', false))) { ctx.forward(); return }
+    if ((command === 'block/put' || command === 'dag/put') && !queryFlag(q, 'pin', false)) { ctx.forward(); return }
     await relay(cluster, init, command, ctx)
   }
   return {
