@@ -32,9 +32,15 @@ interface Reader {
   head?: DestinationHead
   /** When the write in flight started (0: none), for the stall watchdog. */
   writingSince: number
-  /** Settles when the destination is dropped: nothing waits on a dropped destination's calls, which may never settle. */
+  /**
+   * Settles when the destination is dropped: nothing waits on a dropped destination's calls, which
+   * may never settle. Awaited once per reader; each write or end waits on its own `interrupt`
+   * instead, since a reaction per chunk on this long-lived promise would pile up for the whole upload.
+   */
   dropped: Promise<void>
   drop: () => void
+  /** Ends the wait on the write or end in flight, if any. */
+  interrupt?: () => void
 }
 
 /**
@@ -61,6 +67,7 @@ export async function fanout (body: AsyncIterable<Uint8Array>, dests: readonly A
     r.error = (err as Error)?.message ?? String(err)
     failed.push({ peer: r.dest.peer, error: r.error })
     r.drop()
+    r.interrupt?.()
     r.dest.abort(err instanceof Error ? err : new Error(String(err)))
     if (r === primary) { primary = live()[0]; void flush() }
   }
@@ -133,12 +140,12 @@ export async function fanout (body: AsyncIterable<Uint8Array>, dests: readonly A
       if (targets.length === 0) break
       await Promise.all(targets.map(async r => {
         r.writingSince = Date.now()
-        try { await Promise.race([r.dest.write(chunk), r.dropped]) } catch (err) { fail(r, err) } finally { r.writingSince = 0 }
+        try { await interruptible(r, r.dest.write(chunk)) } catch (err) { fail(r, err) } finally { r.writingSince = 0 }
       }))
     }
     await Promise.all(live().map(async r => {
       r.writingSince = Date.now()
-      try { await Promise.race([r.dest.end(), r.dropped]) } catch (err) { fail(r, err) } finally { r.writingSince = 0 }
+      try { await interruptible(r, r.dest.end()) } catch (err) { fail(r, err) } finally { r.writingSince = 0 }
     }))
   } catch (err) {
     for (const r of live()) fail(r, err)
@@ -166,6 +173,13 @@ export async function fanout (body: AsyncIterable<Uint8Array>, dests: readonly A
   }
   const streamError = heard?.dest.trailers()['x-stream-error']
   return { head: headSent, completed, failed, results, ...(streamError !== undefined && streamError !== '' ? { streamError } : {}) }
+}
+
+/** `op`, or less if the reader is dropped meanwhile. */
+async function interruptible (r: Reader, op: Promise<void>): Promise<void> {
+  const stop = Promise.withResolvers<void>()
+  r.interrupt = stop.resolve
+  try { await Promise.race([op, stop.promise]) } finally { r.interrupt = undefined }
 }
 
 function collect (r: Reader, line: Buffer): void {
