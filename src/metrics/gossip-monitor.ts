@@ -3,6 +3,7 @@ import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/goss
 import type { Logger } from '../logger.js'
 import type { Monitor, PeerMetrics, ReceivedMetrics } from './types.js'
 import { decodeMetrics, encodeMetrics, metricsTopic } from './wire.js'
+import { withTimeout } from '../utils/signals.js'
 
 /** What the node measures for each metrics message. */
 export interface MetricsSample {
@@ -249,7 +250,7 @@ export class GossipMonitor implements Monitor {
   }
 
   private async takeSample (): Promise<{ kubo?: { id: string, addresses: string[] }, freeSpace?: number, queued: number }> {
-    const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.init.sampleTimeoutMs)])
+    const signal = withTimeout([this.stopController.signal], this.init.sampleTimeoutMs)
     try {
       const s = await raceAbort(Promise.resolve().then(async () => await this.c.sample({ signal })), signal)
       const queued = Number.isFinite(s.queued) && s.queued >= 0 ? Math.floor(s.queued) : 0
@@ -267,6 +268,8 @@ export class GossipMonitor implements Monitor {
       if (this.started && !this.sampleFailing) this.log.warn({ err }, 'sampling metrics failed; publishing them without Kubo figures')
       this.sampleFailing = true
       return { queued: this.lastQueued }
+    } finally {
+      signal.clear()
     }
   }
 

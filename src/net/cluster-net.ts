@@ -17,6 +17,7 @@ import { MAX_PUBSUB_FRAME_BYTES, STREAM_WINDOW_BYTES } from './limits.js'
 import { PeerBook } from './peer-book.js'
 import { Redialer } from './redialer.js'
 import type { ClusterLibp2p, ClusterNet, ClusterNetComponents, ClusterNetInit, ClusterServices, PeerInfo } from './types.js'
+import { withTimeout, type ClearableSignal } from '../utils/signals.js'
 
 /**
  * Builds the cluster swarm (not started). Throws `InvalidConfigurationError` when a bootstrap address is not a
@@ -138,10 +139,13 @@ class Libp2pClusterNet implements ClusterNet {
     } catch (err) {
       throw new PeerDialError(address, { cause: err })
     }
+    const signal = this.dialSignal(options.signal)
     try {
-      await this.libp2p.dial(ma, { signal: this.dialSignal(options.signal) })
+      await this.libp2p.dial(ma, { signal })
     } catch (err) {
       throw new PeerDialError(address, { cause: err })
+    } finally {
+      signal.clear()
     }
   }
 
@@ -154,12 +158,17 @@ class Libp2pClusterNet implements ClusterNet {
     if (this.libp2p.getConnections(peer).length > 0) return
     const addrs = [...new Set([...(this.book.get(id)?.addresses ?? []), ...(this.bootstrap.get(id) ?? [])])]
     if (addrs.length === 0) throw new Error('no known address')
-    await this.libp2p.dial(addrs.map(a => multiaddr(`${a}/p2p/${id}`)), { signal: this.dialSignal(signal) })
+    const dialSignal = this.dialSignal(signal)
+    try {
+      await this.libp2p.dial(addrs.map(a => multiaddr(`${a}/p2p/${id}`)), { signal: dialSignal })
+    } finally {
+      dialSignal.clear()
+    }
   }
 
-  private dialSignal (signal?: AbortSignal): AbortSignal {
-    const timeout = AbortSignal.timeout(this.init.dialTimeoutMs)
-    return signal === undefined ? timeout : AbortSignal.any([signal, timeout])
+  /** The caller's signal and the dial timeout; utils/signals.ts says why not AbortSignal.any. */
+  private dialSignal (signal?: AbortSignal): ClearableSignal {
+    return withTimeout([signal], this.init.dialTimeoutMs)
   }
 
   private onConnect (peer: PeerId): void {

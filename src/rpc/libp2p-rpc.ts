@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js'
 import { RpcError } from '../errors.js'
 import type { Rpc, RpcMethod } from './types.js'
 import { STREAM_READ_BUFFER_BYTES } from '../net/index.js'
+import { withTimeout } from '../utils/signals.js'
 
 export const RPC_PROTOCOL = '/pinmesh/rpc/1.0.0'
 const MAX_MESSAGE = 64 << 20
@@ -52,7 +53,15 @@ export class Libp2pRpc implements Rpc {
   }
 
   async call<T> (peer: string, name: string, params: unknown, options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<T> {
-    const signal = AbortSignal.any([AbortSignal.timeout(options.timeoutMs ?? this.timeoutMs), ...(options.signal !== undefined ? [options.signal] : [])])
+    const signal = withTimeout([options.signal], options.timeoutMs ?? this.timeoutMs)
+    try {
+      return await this.callWith<T>(peer, name, params, signal)
+    } finally {
+      signal.clear()
+    }
+  }
+
+  private async callWith<T> (peer: string, name: string, params: unknown, signal: AbortSignal): Promise<T> {
     if (peer === this.c.libp2p.peerId.toString()) {
       const m = this.methods.get(name)
       if (m === undefined) throw new RpcError(peer, `no such method ${name}`)

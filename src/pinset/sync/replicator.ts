@@ -11,6 +11,7 @@ import type { ReplicatedDoc, EpochId } from '../types.js'
 import { compareEpochs, sameEpoch, encodeEpochId, decodeEpochId, needsCompaction, isCompactionLeader } from '../epoch.js'
 import { TrustPolicy } from './trust.js'
 import { STREAM_READ_BUFFER_BYTES } from '../../net/index.js'
+import { withTimeout, type ClearableSignal } from '../../utils/signals.js'
 import {
   pinsetTopic, SYNC_PROTOCOL, MAX_MESSAGE_BYTES, MSG_HELLO, MSG_OFFER,
   encodeUpdates, encodeNudge, decodeGossip, updateOverhead, frames, FrameAssembler
@@ -164,9 +165,13 @@ export class PinsetReplicator implements Startable {
     const run = (async () => {
       // Bounded, so one peer that does not answer (paused, say) holds up the others only briefly.
       await Promise.race([previous, new Promise<void>(resolve => { setTimeout(resolve, OUTBOUND_WAIT_MS).unref() })])
-      const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.init.syncTimeoutMs)])
-      const stream = await this.c.libp2p.dialProtocol(peerIdFromString(peerId), SYNC_PROTOCOL, { signal })
-      await this.exchange(stream, peerId, signal)
+      const signal = this.syncSignal()
+      try {
+        const stream = await this.c.libp2p.dialProtocol(peerIdFromString(peerId), SYNC_PROTOCOL, { signal })
+        await this.exchange(stream, peerId, signal)
+      } finally {
+        signal.clear()
+      }
     })().catch((err: unknown) => {
       if (this.started) this.log.debug({ err, peer: peerId }, 'pinset sync failed')
     }).finally(() => { this.syncing.delete(peerId) })
@@ -267,7 +272,8 @@ export class PinsetReplicator implements Startable {
    * and the older side (trusting the sender) moves to that epoch.
    */
   private async exchange (stream: Stream, remote: string, signal?: AbortSignal): Promise<void> {
-    const options = { signal: signal ?? AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.init.syncTimeoutMs)]) }
+    const own = signal === undefined ? this.syncSignal() : undefined
+    const options = { signal: signal ?? own }
     const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES + 16, maxBufferSize: STREAM_READ_BUFFER_BYTES })
     const assembler = new FrameAssembler(this.init.maxSyncBytes)
     this.counters.syncs++
@@ -311,7 +317,14 @@ export class PinsetReplicator implements Startable {
     } catch (err) {
       stream.abort(err as Error)
       throw err
+    } finally {
+      own?.clear()
     }
+  }
+
+  /** Stop or the sync timeout; utils/signals.ts says why not AbortSignal.any. */
+  private syncSignal (): ClearableSignal {
+    return withTimeout([this.stopController.signal], this.init.syncTimeoutMs)
   }
 
   private async stateExchange (send: (type: number, w: (e: encoding.Encoder) => void) => Promise<void>, receive: () => Promise<decoding.Decoder>, remote: string): Promise<void> {
