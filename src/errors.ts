@@ -89,6 +89,16 @@ export class KuboPinTimeoutError extends Error {
   override readonly name = KuboPinTimeoutError.NAME
 }
 
+/**
+ * A request's deadline passed: Kubo's `timeout=` option, or pinmesh's own wait limit. `prefix`
+ * is the command's prefix Kubo puts before Go's "context deadline exceeded" (`pin: ` for pin/add).
+ */
+export class DeadlineExceededError extends Error {
+  static readonly NAME = 'DeadlineExceededError'
+  override readonly name = DeadlineExceededError.NAME
+  constructor (prefix = '') { super(`${prefix}context deadline exceeded`) }
+}
+
 /** Fewer peers are available than a pin's replicationMin needs. */
 export class InsufficientPeersError extends Error {
   static readonly NAME = 'InsufficientPeersError'

@@ -7,6 +7,8 @@ import { createPassthrough, type Passthrough, type ForwardOptions } from './pass
 import { matchIntercept, type InterceptTable } from './routes.js'
 import { sendKuboError, sendKuboTextError } from './kubo-errors.js'
 import { toKuboError } from './error-map.js'
+import { requestTimeoutMs, deadlineError } from './deadline.js'
+import { withTimeout, abortedByTimeout } from '../utils/signals.js'
 import { ProxyAuth, requestPath, sendAccessDenied, type ProxyAuthEntry } from './auth.js'
 import { OriginPolicy } from './origin.js'
 
@@ -171,7 +173,18 @@ export class KuboProxy implements Startable {
     const controller = new AbortController()
     res.once('close', () => { if (!res.writableFinished) controller.abort() })
     const args = [...match.args, ...url.searchParams.getAll('arg')]
-    match.handler({ req, res, command: match.command, args, query: url.searchParams, signal: controller.signal, logger: this.log, forward: () => { this.passthrough?.forward(req, res, forwardOptions) } })
+    const command = match.command
+    const run = async (): Promise<void> => {
+      const signal = withTimeout([controller.signal], requestTimeoutMs(url.searchParams))
+      try {
+        await match.handler({ req, res, command, args, query: url.searchParams, signal, logger: this.log, forward: () => { this.passthrough?.forward(req, res, forwardOptions) } })
+      } catch (err) {
+        throw abortedByTimeout(signal) && !controller.signal.aborted ? deadlineError(command) : err
+      } finally {
+        signal.clear()
+      }
+    }
+    run()
       .catch((err: unknown) => {
         if (res.destroyed) return
         const wire = toKuboError(err)

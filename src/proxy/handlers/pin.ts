@@ -4,6 +4,8 @@ import { InvalidParametersError, KuboApiError, NotFoundError } from '../../error
 import type { InterceptContext, InterceptHandler } from '../routes.js'
 import { KuboOptions, readBodyArgs } from '../kubo-options.js'
 import { sendKuboValue, KuboStream } from '../kubo-response.js'
+import { deadlineError } from '../deadline.js'
+import { withTimeout, abortedByTimeout } from '../../utils/signals.js'
 
 export type PinWait = 'pinned' | 'committed'
 
@@ -51,9 +53,25 @@ async function resolveAll (cluster: Cluster, args: readonly string[], signal: Ab
   return out
 }
 
-/** Resolves once every CID is pinned on its allocated peers (bounded by pinWaitTimeoutMs). */
+/**
+ * Resolves once every CID is pinned on its allocated peers, bounded by the request's deadline and
+ * pinWaitTimeoutMs. The pins stay in the cluster pinset either way: a cluster pin is a standing
+ * request that `pin rm` withdraws.
+ */
 export async function waitAll (cluster: Cluster, cids: readonly string[], ctx: InterceptContext, init: PinHandlersInit, onProgress?: (nodes: number, bytes: number) => void): Promise<void> {
-  const signal = init.pinWaitTimeoutMs > 0 ? AbortSignal.any([ctx.signal, AbortSignal.timeout(init.pinWaitTimeoutMs)]) : ctx.signal
+  const signal = withTimeout([ctx.signal], init.pinWaitTimeoutMs > 0 ? init.pinWaitTimeoutMs : undefined)
+  try {
+    await waitEach(cluster, cids, signal, onProgress)
+  } catch (err) {
+    // The request's own `timeout=` or pinmesh's wait limit: Kubo's words for an expired pin (a
+    // caller that reports progress has started a stream).
+    throw abortedByTimeout(signal) ? deadlineError(ctx.command, { streaming: onProgress !== undefined }) : err
+  } finally {
+    signal.clear()
+  }
+}
+
+async function waitEach (cluster: Cluster, cids: readonly string[], signal: AbortSignal, onProgress?: (nodes: number, bytes: number) => void): Promise<void> {
   const progress = new Map<string, { nodes: number, bytes: number }>()
   await Promise.all(cids.map(async (cid) => {
     await cluster.waitPinned(cid, {
