@@ -9,6 +9,8 @@ import { startCluster, waitForMesh } from '../test/fixtures/cluster.js'
 
 const N = Number(process.env.PINS_BENCH_N ?? 10_000)
 const CONCURRENCY = Number(process.env.PINS_BENCH_CONCURRENCY ?? 32)
+/** Extra pinmesh flags for a run, e.g. PINS_BENCH_ARGS='--tracker-concurrent-pins 32'. */
+const EXTRA_ARGS = (process.env.PINS_BENCH_ARGS ?? '').split(' ').filter(a => a !== '')
 const agent = new Agent({ connections: CONCURRENCY * 2 })
 
 async function post (url: string): Promise<string> {
@@ -72,7 +74,7 @@ const results: Record<string, number> = {}
 {
   const kubos = await startKubos(3)
   // Default settings, except metrics fast enough for the three peers to see each other at once.
-  const peers = await startCluster(3, { kuboApis: kubos.map(k => k.apiMultiaddr), args: ['--metrics-interval', '500ms', '--metrics-ttl', '5s', '--log-level', 'error'] })
+  const peers = await startCluster(3, { kuboApis: kubos.map(k => k.apiMultiaddr), args: ['--metrics-interval', '500ms', '--metrics-ttl', '5s', '--log-level', 'error', ...EXTRA_ARGS] })
   try {
     await waitForMesh(peers)
     const cids = await putBlocks(kubos[0] as KuboDaemon, 'pinmesh')
@@ -100,5 +102,5 @@ const rows = [
 console.log('| metric | value | target | |\n|---|---|---|---|')
 for (const [m, v, tgt, ok] of rows) console.log(`| ${m} | ${v} | ${tgt} | ${ok === undefined ? '' : ok ? 'PASS' : 'MISS'} |`)
 await mkdir(new URL('./out/', import.meta.url), { recursive: true })
-await writeFile(new URL('./out/pins.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), n: N, concurrency: CONCURRENCY, results }, null, 2))
+await writeFile(new URL('./out/pins.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), n: N, concurrency: CONCURRENCY, args: EXTRA_ARGS, results }, null, 2))
 await agent.close()
