@@ -27,6 +27,7 @@ async function uploadThenVanish (url: string, abortAfter: number, ready: () => b
     const chunk = randomBytes(64 << 10)
     const pump = (): void => {
       if (sent >= abortAfter && ready()) { gone = true; req.destroy(); resolve(sent); return }
+      if (sent >= abortAfter * 16) { gone = true; req.destroy(); reject(new Error(`the upload did not reach Kubo after ${sent} bytes`)); return }
       // Slowly: at most 4 chunks per tick, and never past the socket's buffer.
       for (let i = 0; i < 4; i++) {
         sent += chunk.length
