@@ -15,6 +15,13 @@ const ARGS = [...FAST_CLUSTER_ARGS.map(a => a === '1500ms' ? `${TTL_MS}ms` : a),
 const cluster = kuboClusterPerFile(4, ARGS)
 
 
+/** The CIDs a Kubo pins recursively, asked of the Kubo directly. */
+async function recursivePins (kubo: KuboDaemon): Promise<Set<string>> {
+  const r = await httpRequest(`${kubo.apiUrl}/api/v0/pin/ls?type=recursive`)
+  assert.equal(r.status, 200, r.body.toString())
+  return new Set(Object.keys((JSON.parse(r.body.toString()) as { Keys: Record<string, unknown> | null }).Keys ?? {}))
+}
+
 async function pinVia (p: TestPeer, cid: string, query = ''): Promise<void> {
   const r = await httpRequest(`${p.proc.proxyUrl}/api/v0/pin/add?arg=${cid}${query}`)
   assert.equal(r.status, 200, r.body.toString())
@@ -74,14 +81,20 @@ test('repinning: a peer holding pins dies; within 2x the metrics TTL each of its
   assert.deepEqual(await Promise.all(cids.map(async cid => await observer.admin.allocation(cid))), before)
   await victim.proc.kill()
   const killedAt = Date.now()
+  // The victim's Kubo still runs (only its pinmesh died): it does not count as a live holder.
+  const liveKubos = cluster.peers.flatMap((p, i) => p === victim ? [] : [{ id: p.proc.peerId, kubo: cluster.kubos[i] as KuboDaemon }])
   await waitFor(async () => {
+    const kuboPins = new Map(await Promise.all(liveKubos.map(async ({ id, kubo }) => [id, await recursivePins(kubo)] as const)))
     for (const cid of affected) {
       const s = await observer.admin.status(cid)
       const live = Object.entries(s.peerMap).filter(([id, i]) => id !== victimId && i.status === 'pinned')
       if (live.length < 2) return false
+      // Checked on Kubo itself: each holder's Kubo pins it, and at least 2 live Kubos do.
+      if (!live.every(([id]) => kuboPins.get(id)?.has(cid) === true)) return false
+      if ([...kuboPins.values()].filter(pins => pins.has(cid)).length < 2) return false
     }
     return true
-  }, { timeoutMs: 2 * TTL_MS + 1000, intervalMs: 100, message: 'every affected pin held by 2 live peers' })
+  }, { timeoutMs: 2 * TTL_MS + 1000, intervalMs: 100, message: 'every affected pin held by 2 live peers, in their Kubos' })
   const took = Date.now() - killedAt
   t.diagnostic(`re-replicated in ${took} ms (TTL ${TTL_MS} ms)`)
   assert.ok(took <= 2 * TTL_MS, `re-replicated in ${took} ms`)
