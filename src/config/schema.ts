@@ -29,7 +29,7 @@ export const schema = {
   },
   kubo: {
     api: httpEndpoint('/ip4/127.0.0.1/tcp/5001', 'RPC address of the local Kubo daemon (multiaddr or http URL).'),
-    connectTimeoutMs: duration('connectTimeout', '5s', 'Give up connecting to Kubo after this long; the client gets a Kubo-shaped error.', { minMs: 1 }),
+    connectTimeoutMs: duration('connectTimeout', '800ms', 'Give up connecting to Kubo after this long; the client gets a Kubo-shaped error (Kubo runs beside pinmesh: a connect takes milliseconds).', { minMs: 1 }),
     requestTimeoutMs: duration('requestTimeout', '5m', "Timeout of pinmesh's own short calls to Kubo (id, repo/stat, pin/ls, swarm/connect); pins use pinTimeout.", { minMs: 1 }),
     pinTimeoutMs: duration('pinTimeout', '2m', 'A pin is abandoned (pin_error, retried later) when Kubo reports no progress fetching its blocks for this long.', { minMs: 100 }),
     authorization: kuboAuthorization('Credentials pinmesh sends to its Kubo when Kubo has API.Authorizations: an Authorization header value (`Basic …`, `Bearer …`) or a secret as `ipfs --api-auth` takes it (`basic:user:pass`, `bearer:token`). Empty: none.')

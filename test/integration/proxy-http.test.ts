@@ -8,6 +8,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { startKubo, type KuboDaemon } from '../fixtures/kubo.js'
 import { startPinmesh, type PinmeshProcess } from '../fixtures/pinmesh.js'
 import { startTcpRelay } from '../fixtures/tcp-relay.js'
+import { startBlackhole } from '../fixtures/blackhole.js'
 import { httpRequest, comparableHeaders, multipart } from '../fixtures/http.js'
 import { waitFor } from '../fixtures/wait-for.js'
 
@@ -225,4 +226,22 @@ test('Kubo down: a Kubo-shaped error in under 1 s, then recovery without restart
   assert.equal(up.status, 200)
   assert.equal((JSON.parse(up.body.toString()) as { ID: string }).ID, own.peerId)
   assert.equal((await own.cli(['id', '-f', '<id>'], { api: p.proxyMultiaddr })).stdout, own.peerId)
+})
+
+test('Kubo unreachable (its address drops connections): a Kubo-shaped error in under 1 s, forwarded and intercepted alike', async (t) => {
+  const hole = await startBlackhole()
+  const p = await startPinmesh({ kuboApi: hole.multiaddr })
+  t.after(async () => { await p.destroy(); await hole.close() })
+  for (const path of ['/api/v0/id', '/api/v0/repo/stat']) {
+    const started = Date.now()
+    const res = await httpRequest(p.proxyUrl + path)
+    const elapsed = Date.now() - started
+    assert.ok(elapsed < 1000, `${path} answered in ${elapsed} ms`)
+    assert.ok(res.status >= 500 && res.status < 600, `${path}: ${res.status}`)
+    const err = JSON.parse(res.body.toString()) as Record<string, unknown>
+    assert.deepEqual(Object.keys(err), ['Message', 'Code', 'Type'])
+    assert.equal(err.Type, 'error')
+    assert.match(err.Message as string, /kubo/i)
+  }
+  assert.equal(p.process.exitCode, null, 'pinmesh is still running')
 })
