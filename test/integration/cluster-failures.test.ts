@@ -30,12 +30,15 @@ async function pinVia (p: TestPeer, cid: string, query = ''): Promise<void> {
 test('a CID nobody can provide ends in pin_error after the no-progress timeout and is retried; other pins are unaffected', async () => {
   const [nobody] = await makeCids(1, 'nobody-has-this')
   const c = cluster.peers[2] as TestPeer
+  const pinnedAt = Date.now()
   await pinVia(c, nobody as string, `&replication=1&user-allocations=${c.proc.peerId}`)
   const failed = await waitFor(async () => {
     const i = (await c.admin.status(nobody as string)).peerMap[c.proc.peerId]
     return i?.status === 'pin_error' ? i : undefined
   }, { timeoutMs: 15_000, message: 'pin_error' })
   assert.match(failed.error ?? '', /progress/i)
+  // Not before the no-progress timeout (--kubo-pin-timeout 2s) has passed.
+  assert.ok(failed.updatedAt - pinnedAt >= 2000, `pin_error ${failed.updatedAt - pinnedAt} ms after the pin`)
   await waitFor(async () => ((await c.admin.status(nobody as string)).peerMap[c.proc.peerId]?.attempts ?? 0) >= 2, { timeoutMs: 15_000, message: 'retried' })
   const ok = await addUnpinned(cluster.kubos[0] as KuboDaemon, 'available meanwhile\n')
   await pinVia(c, ok, `&replication=1&user-allocations=${c.proc.peerId}&wait=pinned`)

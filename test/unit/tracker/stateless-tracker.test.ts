@@ -164,3 +164,21 @@ test('roots an upload pinned in Kubo are unpinned by a recover pass after the gr
   await waitFor(() => !kubo.pins.has(gone), { message: 'the root nobody pinned in the cluster unpinned' })
   assert.equal(kubo.pins.has(kept), true)
 })
+
+test('a new pin overtakes 1,000 pins that keep failing', async (t) => {
+  // Every failing pin is young, so only its failures (more than priorityMaxRetries) demote it.
+  const { kubo, pinset, tracker } = await setup(t, { concurrentPins: 10, pinTimeoutMs: 20, retryMinMs: 10, retryMaxMs: 40, priorityMaxRetries: 1 })
+  const failing = await makeCids(1000, 't-failing')
+  for (const c of failing) track(pinset, tracker, rec(c))
+  const attempts = async (): Promise<number[]> => await Promise.all(failing.map(async c => (await tracker.status(c)).attempts))
+  await waitFor(async () => (await attempts()).every(a => a >= 2), { timeoutMs: 30_000, message: 'every failing pin failed twice' })
+  const [fresh] = await makeCids(1, 't-fresh')
+  kubo.makeAvailable(fresh as string)
+  const before = (await attempts()).reduce((a, b) => a + b, 0)
+  track(pinset, tracker, rec(fresh as string))
+  await waitFor(() => kubo.pins.has(fresh as string), { timeoutMs: 5000, message: 'the new pin was pinned' })
+  const tried = (await attempts()).reduce((a, b) => a + b, 0) - before
+  // At most one round of the 10 workers (each slot busy with a failing attempt) went before it.
+  assert.ok(tried <= 20, `${tried} failing attempts ran before the new pin`)
+  assert.equal((await tracker.status(fresh as string)).status, 'pinned')
+})
