@@ -4,12 +4,12 @@ import { messageYjsSyncStep1, messageYjsSyncStep2 } from 'y-protocols/sync'
 import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Libp2p, PeerId, Stream, Connection } from '@libp2p/interface'
-import { TopicValidatorResult, type GossipSub, type Message } from '@libp2p/gossipsub'
+import type { GossipSub, Message } from '@libp2p/gossipsub'
 import type { Logger } from '../../logger.js'
 import type { Startable } from '../../lifecycle.js'
 import type { ReplicatedDoc, EpochId } from '../types.js'
 import { compareEpochs, sameEpoch, encodeEpochId, decodeEpochId, needsCompaction, isCompactionLeader } from '../epoch.js'
-import { TrustPolicy } from './trust.js'
+import { TrustPolicy, gossipVerdict } from './trust.js'
 import { STREAM_READ_BUFFER_BYTES } from '../../net/index.js'
 import { withTimeout, type ClearableSignal } from '../../utils/signals.js'
 import {
@@ -109,13 +109,8 @@ export class PinsetReplicator implements Startable {
     this.self = libp2p.peerId.toString()
     this.trust = new TrustPolicy(this.self, this.init.trustedPeers, this.log)
     const pubsub = libp2p.services.pubsub
-    pubsub.topicValidators.set(this.topic, (_relay: PeerId, msg: Message) => {
-      if (msg.type !== 'signed') return TopicValidatorResult.Reject
-      const from = msg.from.toString()
-      if (this.trust?.isTrusted(from) === true) return TopicValidatorResult.Accept
-      this.trust?.ignored(from, 'gossip')
-      return TopicValidatorResult.Reject
-    })
+    const trust = this.trust
+    pubsub.topicValidators.set(this.topic, (_relay: PeerId, msg: Message) => gossipVerdict(trust, msg))
     const onMessage = (evt: CustomEvent<Message>): void => { this.onGossip(evt.detail) }
     pubsub.addEventListener('message', onMessage)
     this.cleanups.push(() => { pubsub.removeEventListener('message', onMessage) })

@@ -1,3 +1,4 @@
+import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import type { Logger } from '../../logger.js'
 
 /**
@@ -28,4 +29,17 @@ export class TrustPolicy {
     this.warned.add(peerId)
     this.log.warn({ peer: peerId, via }, 'ignoring pinset changes from an untrusted peer')
   }
+}
+
+/**
+ * The gossip validator's verdict: a pinset message counts only if it is signed and its signer
+ * (`from`) is trusted. The peer that relayed it is irrelevant; a trusted relay cannot launder an
+ * untrusted peer's write. Rejected messages are not forwarded further.
+ */
+export function gossipVerdict (trust: TrustPolicy, msg: Message): TopicValidatorResult {
+  if (msg.type !== 'signed') return TopicValidatorResult.Reject
+  const from = msg.from.toString()
+  if (trust.isTrusted(from)) return TopicValidatorResult.Accept
+  trust.ignored(from, 'gossip')
+  return TopicValidatorResult.Reject
 }
