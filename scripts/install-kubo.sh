@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Finds or builds the pinned Kubo and prints the path of its binary on stdout.
-# Order: $KUBO_BINARY, `ipfs` on PATH (if it is the pinned version), the project's own
-# build in .kubo/bin, else `go install github.com/ipfs/kubo/cmd/ipfs@$KUBO_VERSION` into .kubo/bin.
+# Order: $KUBO_BINARY, the project's own copy in .kubo/bin, `ipfs` on PATH (if it is the pinned
+# version), the `kubo` npm package (its postinstall downloads the release binary; where that works),
+# else `go install github.com/ipfs/kubo/cmd/ipfs@$KUBO_VERSION` into .kubo/bin.
 set -euo pipefail
 KUBO_VERSION="${KUBO_VERSION:-v0.42.0}"
 want="${KUBO_VERSION#v}"
@@ -21,9 +22,24 @@ fi
 if is_pinned "$dest/ipfs"; then echo "$dest/ipfs"; exit 0; fi
 if command -v ipfs >/dev/null 2>&1 && is_pinned "$(command -v ipfs)"; then command -v ipfs; exit 0; fi
 
+# KUBO_SKIP_NPM=1 skips the npm package (its download fails in about 10 s where it cannot work).
+if [ "${KUBO_SKIP_NPM:-}" != 1 ] && command -v npm >/dev/null 2>&1; then
+  npmdir="$root/.kubo/npm"
+  mkdir -p "$npmdir"
+  echo "install-kubo: trying the kubo npm package $want..." >&2
+  if npm install --prefix "$npmdir" --no-save --no-audit --no-fund --foreground-scripts "kubo@$want" >"$npmdir/install.log" 2>&1 \
+    && is_pinned "$npmdir/node_modules/kubo/bin/ipfs"; then
+    mkdir -p "$dest"
+    cp "$npmdir/node_modules/kubo/bin/ipfs" "$dest/ipfs"
+    echo "$dest/ipfs"; exit 0
+  fi
+  echo "install-kubo: the kubo npm package gave no working binary (its download failed; see $npmdir/install.log)" >&2
+fi
+
 if ! command -v go >/dev/null 2>&1; then
   cat >&2 <<MSG
 install-kubo: no Kubo $KUBO_VERSION found and Go is not installed.
+  The kubo npm package could not download its binary either (or KUBO_SKIP_NPM=1 skipped it).
   Either install Go (>= 1.21) and run this again, which runs:
     GOBIN=$dest go install github.com/ipfs/kubo/cmd/ipfs@$KUBO_VERSION
   or point KUBO_BINARY at an ipfs $want binary.
