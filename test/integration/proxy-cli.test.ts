@@ -1,25 +1,17 @@
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startKubo, type KuboDaemon, type CliResult } from '../fixtures/kubo.js'
-import { startPinmesh, type PinmeshProcess } from '../fixtures/pinmesh.js'
+import type { CliResult } from '../fixtures/kubo.js'
 import { FIXTURES } from '../fixtures/paths.js'
+import { kuboBehindPinmeshPerFile } from '../fixtures/proxy-pair.js'
+
+const pair = kuboBehindPinmeshPerFile()
 
 // The real `ipfs` CLI, run once against Kubo and once against pinmesh, must not see a difference.
 
-let kubo: KuboDaemon
-let pinmesh: PinmeshProcess
 
-before(async () => {
-  kubo = await startKubo()
-  pinmesh = await startPinmesh({ kuboApi: kubo.apiMultiaddr })
-})
-after(async () => {
-  await pinmesh?.destroy()
-  await kubo?.destroy()
-})
 
 interface Case {
   args: string[]
@@ -46,15 +38,15 @@ function finalProgress (stderr: string): string {
 
 async function runBoth (c: Case): Promise<Array<CliResult & { files?: Record<string, string> }>> {
   const results = []
-  for (const api of [kubo.apiMultiaddr, pinmesh.proxyMultiaddr]) {
+  for (const api of [pair.kubo.apiMultiaddr, pair.pinmesh.proxyMultiaddr]) {
     const cwd = await mkdtemp(join(tmpdir(), 'pinmesh-cli-'))
     try {
-      const r = await kubo.cli(c.args, { api, input: c.input, cwd })
+      const r = await pair.kubo.cli(c.args, { api, input: c.input, cwd })
       const files = c.compareCwd === true ? await snapshot(cwd) : undefined
       results.push({ ...r, files })
     } finally {
       await rm(cwd, { recursive: true, force: true })
-      for (const undo of c.cleanup ?? []) await kubo.cli(undo)
+      for (const undo of c.cleanup ?? []) await pair.kubo.cli(undo)
     }
   }
   return results
@@ -71,7 +63,7 @@ async function snapshot (dir: string, prefix = ''): Promise<Record<string, strin
 }
 
 async function cid (args: string[], input?: string): Promise<string> {
-  const r = await kubo.cli(args, { input })
+  const r = await pair.kubo.cli(args, { input })
   assert.equal(r.code, 0, r.stderr)
   return r.stdout.trim().split('\n').at(-1) as string
 }
@@ -84,7 +76,7 @@ test('the ipfs CLI prints the same through pinmesh as against Kubo', async (t) =
   const carDir = await mkdtemp(join(tmpdir(), 'pinmesh-car-'))
   t.after(async () => { await rm(carDir, { recursive: true, force: true }) })
   const car = join(carDir, 'tree.car')
-  const exported = await kubo.cli(['dag', 'export', treeCid])
+  const exported = await pair.kubo.cli(['dag', 'export', treeCid])
   assert.equal(exported.code, 0)
   await writeFile(car, exported.stdoutBytes)
 

@@ -1,31 +1,24 @@
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'node:http'
 import { randomBytes } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { startKubo, type KuboDaemon } from '../fixtures/kubo.js'
-import { startPinmesh, type PinmeshProcess } from '../fixtures/pinmesh.js'
+import { startKubo } from '../fixtures/kubo.js'
+import { startPinmesh } from '../fixtures/pinmesh.js'
 import { startTcpRelay } from '../fixtures/tcp-relay.js'
 import { startBlackhole } from '../fixtures/blackhole.js'
 import { httpRequest, comparableHeaders, multipart } from '../fixtures/http.js'
 import { waitFor } from '../fixtures/wait-for.js'
+import { kuboBehindPinmeshPerFile } from '../fixtures/proxy-pair.js'
 
-let kubo: KuboDaemon
-let pinmesh: PinmeshProcess
+const pair = kuboBehindPinmeshPerFile(['--proxy-headers-timeout', '1s', '--proxy-keep-alive-timeout', '1s'])
 
-before(async () => {
-  kubo = await startKubo()
-  pinmesh = await startPinmesh({ kuboApi: kubo.apiMultiaddr, args: ['--proxy-headers-timeout', '1s', '--proxy-keep-alive-timeout', '1s'] })
-})
-after(async () => {
-  await pinmesh?.destroy()
-  await kubo?.destroy()
-})
+
 
 async function both (path: string, options: Parameters<typeof httpRequest>[1] = {}): Promise<[Awaited<ReturnType<typeof httpRequest>>, Awaited<ReturnType<typeof httpRequest>>]> {
-  return [await httpRequest(kubo.apiUrl + path, options), await httpRequest(pinmesh.proxyUrl + path, options)]
+  return [await httpRequest(pair.kubo.apiUrl + path, options), await httpRequest(pair.pinmesh.proxyUrl + path, options)]
 }
 
 test('GET /api/v0/version is answered 405 exactly as Kubo answers it', async () => {
@@ -78,7 +71,7 @@ test('a streaming response arrives while a 50 MB upload is still being sent', as
   const total = 50
   let sent = 0
   const firstBytesAfterMiB = await new Promise<number>((resolve, reject) => {
-    const req = request(`${pinmesh.proxyUrl}/api/v0/add?progress=true&pin=false`, {
+    const req = request(`${pair.pinmesh.proxyUrl}/api/v0/add?progress=true&pin=false`, {
       method: 'POST',
       headers: { 'content-type': 'multipart/form-data; boundary=b' }
     }, (res) => {
@@ -103,7 +96,7 @@ test('a streaming response arrives while a 50 MB upload is still being sent', as
 test('slow uploads and slow answers are not cut off by the proxy', async () => {
   // The proxy runs with 1 s header and keep-alive timeouts; this upload dribbles for 3 s.
   const res = await new Promise<{ status: number, body: string }>((resolve, reject) => {
-    const req = request(`${pinmesh.proxyUrl}/api/v0/add?pin=false`, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=b' } }, (r) => {
+    const req = request(`${pair.pinmesh.proxyUrl}/api/v0/add?pin=false`, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=b' } }, (r) => {
       let body = ''
       r.on('data', (d: Buffer) => { body += d.toString() })
       r.on('end', () => { resolve({ status: r.statusCode ?? 0, body }) })
@@ -126,10 +119,10 @@ test('a pin add that takes longer than every proxy timeout still succeeds', asyn
   const content = `late block ${randomBytes(8).toString('hex')}`
   const cid = CID.createV1(raw.code, await sha256.digest(Buffer.from(content))).toString()
   const started = Date.now()
-  const pinning = httpRequest(`${pinmesh.proxyUrl}/api/v0/pin/add?arg=${cid}`)
+  const pinning = httpRequest(`${pair.pinmesh.proxyUrl}/api/v0/pin/add?arg=${cid}`)
   await new Promise(resolve => setTimeout(resolve, 5000))
   const { body, contentType } = multipart([{ filename: '', content }])
-  const put = await httpRequest(`${kubo.apiUrl}/api/v0/block/put?cid-codec=raw`, { body, headers: { 'content-type': contentType } })
+  const put = await httpRequest(`${pair.kubo.apiUrl}/api/v0/block/put?cid-codec=raw`, { body, headers: { 'content-type': contentType } })
   assert.equal((JSON.parse(put.body.toString()) as { Key: string }).Key, cid)
   const pin = await pinning
   assert.ok(Date.now() - started >= 5000, 'the pin waited for the block')
@@ -146,8 +139,8 @@ test("pin add honours Kubo's timeout= option, answering as Kubo does", async () 
       return [r, Date.now() - t0]
     }
     const [[direct, directMs], [proxied, proxiedMs]] = await Promise.all([
-      timed(`${kubo.apiUrl}/api/v0/pin/add?arg=${nobodyHas}&${query}`),
-      timed(`${pinmesh.proxyUrl}/api/v0/pin/add?arg=${nobodyHas}&${query}`)
+      timed(`${pair.kubo.apiUrl}/api/v0/pin/add?arg=${nobodyHas}&${query}`),
+      timed(`${pair.pinmesh.proxyUrl}/api/v0/pin/add?arg=${nobodyHas}&${query}`)
     ])
     assert.ok(directMs >= 2000 && directMs < 4000, `Kubo answered in ${directMs} ms`)
     assert.ok(proxiedMs >= 2000 && proxiedMs < 4000, `${query}: pinmesh answered in ${proxiedMs} ms`)
@@ -164,13 +157,13 @@ test("pin add honours Kubo's timeout= option, answering as Kubo does", async () 
   }
   // Kubo answers an unparsable duration with an empty 200 (its handler returns without writing);
   // pinmesh says what is wrong instead.
-  const bad = await httpRequest(`${pinmesh.proxyUrl}/api/v0/pin/add?arg=${nobodyHas}&timeout=soon`)
+  const bad = await httpRequest(`${pair.pinmesh.proxyUrl}/api/v0/pin/add?arg=${nobodyHas}&timeout=soon`)
   assert.equal(bad.status, 400)
   assert.equal(bad.body.toString(), 'time: invalid duration "soon"\n')
 })
 
 test('a client that disconnects leaves no open upstream request', async (t) => {
-  const relay = await startTcpRelay({ host: '127.0.0.1', port: Number(new URL(kubo.apiUrl).port) })
+  const relay = await startTcpRelay({ host: '127.0.0.1', port: Number(new URL(pair.kubo.apiUrl).port) })
   const viaRelay = await startPinmesh({ kuboApi: relay.url })
   t.after(async () => { await viaRelay.destroy(); await relay.close() })
 
@@ -184,7 +177,7 @@ test('a client that disconnects leaves no open upstream request', async (t) => {
 
   // 2. a response the client stops reading in the middle
   const { body, contentType } = multipart([{ filename: 'big.bin', content: randomBytes(8 << 20) }])
-  const added = await httpRequest(`${kubo.apiUrl}/api/v0/add?pin=false&raw-leaves=true&cid-version=1`, { body, headers: { 'content-type': contentType } })
+  const added = await httpRequest(`${pair.kubo.apiUrl}/api/v0/add?pin=false&raw-leaves=true&cid-version=1`, { body, headers: { 'content-type': contentType } })
   const cid = (JSON.parse(added.body.toString().trim().split('\n').at(-1) as string) as { Hash: string }).Hash
   const before = relay.accepted()
   await new Promise<void>((resolve, reject) => {

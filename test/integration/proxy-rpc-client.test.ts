@@ -1,27 +1,18 @@
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { create, type KuboRPCClient } from 'kubo-rpc-client'
 import { CID } from 'multiformats/cid'
-import { startKubo, type KuboDaemon } from '../fixtures/kubo.js'
-import { startPinmesh, type PinmeshProcess } from '../fixtures/pinmesh.js'
 import { carWithRoots } from '../fixtures/car.js'
+import { kuboBehindPinmeshPerFile } from '../fixtures/proxy-pair.js'
 
 // An unchanged kubo-rpc-client app gets the same answers from pinmesh as from Kubo.
 
-let kubo: KuboDaemon
-let pinmesh: PinmeshProcess
 let direct: KuboRPCClient
 let proxied: KuboRPCClient
 
-before(async () => {
-  kubo = await startKubo()
-  pinmesh = await startPinmesh({ kuboApi: kubo.apiMultiaddr })
+kuboBehindPinmeshPerFile([], ({ kubo, pinmesh }) => {
   direct = create({ url: `${kubo.apiUrl}/api/v0` })
   proxied = create({ url: `${pinmesh.proxyUrl}/api/v0` })
-})
-after(async () => {
-  await pinmesh?.destroy()
-  await kubo?.destroy()
 })
 
 async function collect<T> (it: AsyncIterable<T>): Promise<T[]> {

@@ -1,29 +1,20 @@
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { startKubo, type KuboDaemon } from '../fixtures/kubo.js'
-import { startPinmesh, type PinmeshProcess } from '../fixtures/pinmesh.js'
 import { httpRequest, multipart } from '../fixtures/http.js'
+import { kuboBehindPinmeshPerFile } from '../fixtures/proxy-pair.js'
 
-let kubo: KuboDaemon
-let pinmesh: PinmeshProcess
+const pair = kuboBehindPinmeshPerFile()
 
-before(async () => {
-  kubo = await startKubo()
-  pinmesh = await startPinmesh({ kuboApi: kubo.apiMultiaddr })
-})
-after(async () => {
-  await pinmesh?.destroy()
-  await kubo?.destroy()
-})
+
 
 /** Adds `content` to Kubo directly, unpinned, as 256 KiB raw leaves; returns the root and its leaves in order. */
 async function addUnpinned (content: Buffer): Promise<{ root: string, leaves: string[] }> {
   const { body, contentType } = multipart([{ filename: 'f.bin', content }])
-  const added = await httpRequest(`${kubo.apiUrl}/api/v0/add?pin=false&raw-leaves=true&cid-version=1&chunker=size-262144`, { body, headers: { 'content-type': contentType } })
+  const added = await httpRequest(`${pair.kubo.apiUrl}/api/v0/add?pin=false&raw-leaves=true&cid-version=1&chunker=size-262144`, { body, headers: { 'content-type': contentType } })
   assert.equal(added.status, 200)
   const root = (JSON.parse(added.body.toString().trim().split('\n').at(-1) as string) as { Hash: string }).Hash
-  const links = await httpRequest(`${kubo.apiUrl}/api/v0/dag/get?arg=${root}`)
+  const links = await httpRequest(`${pair.kubo.apiUrl}/api/v0/dag/get?arg=${root}`)
   const leaves = (JSON.parse(links.body.toString()) as { Links: Array<{ Hash: { '/': string } }> }).Links.map(l => l.Hash['/'])
   return { root, leaves }
 }
@@ -33,12 +24,12 @@ for (const command of ['cat', 'dag/export']) {
     const { root, leaves } = await addUnpinned(randomBytes(4 * 262144))
     assert.equal(leaves.length, 4)
     // The third leaf goes: Kubo has streamed the first two when it finds the hole.
-    const rm = await httpRequest(`${kubo.apiUrl}/api/v0/block/rm?arg=${leaves[2] as string}`)
+    const rm = await httpRequest(`${pair.kubo.apiUrl}/api/v0/block/rm?arg=${leaves[2] as string}`)
     assert.equal(rm.status, 200, rm.body.toString())
 
     const path = `/api/v0/${command}?arg=${root}&offline=true`
-    const direct = await httpRequest(kubo.apiUrl + path)
-    const proxied = await httpRequest(pinmesh.proxyUrl + path)
+    const direct = await httpRequest(pair.kubo.apiUrl + path)
+    const proxied = await httpRequest(pair.pinmesh.proxyUrl + path)
     assert.equal(direct.status, 200)
     assert.ok(direct.body.length > 0, 'Kubo streamed part of the answer before failing')
     assert.equal(direct.headers.trailer, 'X-Stream-Error')
