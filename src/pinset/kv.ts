@@ -1,5 +1,5 @@
 import * as Y from 'yjs'
-import { encodedCid, decodeRecord } from './record-codec.js'
+import { encodedCid, encodedUpdatedAt } from './record-codec.js'
 
 /** One element of the replicated array: an encoded record and the Yjs id it was inserted with. */
 export interface Slot { value: string, client: number, clock: number }
@@ -219,8 +219,8 @@ export class YArrayKv {
 
 /** The deterministic order every replica agrees on for concurrent copies of one key. */
 function wins (a: Slot, b: Slot): boolean {
-  const ua = decodeRecord(a.value).updatedAt
-  const ub = decodeRecord(b.value).updatedAt
+  const ua = encodedUpdatedAt(a.value)
+  const ub = encodedUpdatedAt(b.value)
   if (ua !== ub) return ua > ub
   if (a.client !== b.client) return a.client > b.client
   return a.clock > b.clock
