@@ -87,3 +87,22 @@ test('churn leaves an encoded state close to that of a fresh set', () => {
   const f = Y.encodeStateAsUpdate(fresh.kv.doc).length
   assert.ok(c < 2 * f, `churned ${c} B vs fresh ${f} B`)
 })
+
+test('keys written by hundreds of clients are read, overwritten and deleted like any other', () => {
+  const hub = replica()
+  // More writers than the index's compact form holds (256 clients), so both forms are in use.
+  for (let i = 0; i < 300; i++) {
+    const w = replica()
+    w.kv.write([rec(`k${i}`, { name: `w${i}` })], [], 'local')
+    Y.applyUpdate(hub.kv.doc, Y.encodeStateAsUpdate(w.kv.doc), 'remote')
+  }
+  assert.equal(hub.kv.size, 300)
+  assert.equal(decodeRecord(hub.kv.get('k299') as string).name, 'w299')
+  assert.deepEqual([...hub.kv.values()].map(v => decodeRecord(v).name).sort(), Array.from({ length: 300 }, (_, i) => `w${i}`).sort())
+  hub.kv.write([rec('k299', { name: 'again', updatedAt: 2 })], ['k280', 'k3'], 'local')
+  assert.equal(decodeRecord(hub.kv.get('k299') as string).name, 'again')
+  assert.equal(hub.kv.has('k280'), false)
+  assert.equal(hub.kv.has('k3'), false)
+  assert.equal(hub.kv.size, 298)
+  assert.equal(hub.kv.tombstoneCount(), 3)
+})
