@@ -131,8 +131,10 @@ export class YArrayKv {
   }
 
   private afterTransaction (tr: Y.Transaction): void {
+    // Without listeners (loading a stored state) there is nothing to report: no per-key bookkeeping.
+    const tracking = this.listeners.size > 0
     const before = new Map<string, string | undefined>()
-    const touch = (key: string): void => { if (!before.has(key)) before.set(key, this.get(key)) }
+    const touch = (key: string): void => { if (tracking && !before.has(key)) before.set(key, this.get(key)) }
 
     // Deletions first: an element inserted and deleted in the same transaction never enters the index.
     for (const [client, ranges] of tr.deleteSet.clients) {
@@ -157,6 +159,11 @@ export class YArrayKv {
         this.addSlot(key, { value, client, clock: k })
       }, false)
     }
+    if (!tracking) {
+      // Every live losing copy is a loser, whichever transaction brought it.
+      if (this.dups.size > 0) this.deleteLater([...this.dups.values()].flat())
+      return
+    }
     if (before.size === 0) return
 
     const changes: KvChange[] = []
@@ -166,11 +173,15 @@ export class YArrayKv {
       if (now !== was) changes.push({ key, before: was, after: now })
       losers.push(...(this.dups.get(key) ?? []))
     }
-    if (losers.length > 0 && this.options.resolveConflicts) {
-      // Not inside this transaction's cleanup: Yjs runs a new transaction after the current one.
-      queueMicrotask(() => { this.doc.transact((t) => { for (const s of losers) if (this.isLive(s)) this.deleteSlot(t, s) }, this.options.localOrigin) })
-    }
+    this.deleteLater(losers)
     if (changes.length > 0) for (const fn of this.listeners) fn(changes, tr.origin)
+  }
+
+  /** Deletes the losing copies of keys written concurrently, if this replica resolves conflicts. */
+  private deleteLater (losers: Slot[]): void {
+    if (losers.length === 0 || !this.options.resolveConflicts) return
+    // Not inside this transaction's cleanup: Yjs runs a new transaction after the current one.
+    queueMicrotask(() => { this.doc.transact((t) => { for (const s of losers) if (this.isLive(s)) this.deleteSlot(t, s) }, this.options.localOrigin) })
   }
 
   private forEachValue (structs: Array<Y.Item | Y.GC>, from: number, to: number, fn: (value: string, clock: number) => void, includeDeleted: boolean): void {

@@ -106,3 +106,18 @@ test('keys written by hundreds of clients are read, overwritten and deleted like
   assert.equal(hub.kv.size, 298)
   assert.equal(hub.kv.tombstoneCount(), 3)
 })
+
+test('a replica without listeners (loading a stored state) indexes it and still removes losing copies', async () => {
+  const a = replica()
+  const b = replica()
+  a.kv.write([rec('k', { name: 'from-a', updatedAt: 5 }), rec('x')], [], 'local')
+  b.kv.write([rec('k', { name: 'from-b', updatedAt: 7 }), rec('y')], [], 'local')
+  b.kv.write([], ['y'], 'local')
+  const stored = Y.mergeUpdates([Y.encodeStateAsUpdate(a.kv.doc), Y.encodeStateAsUpdate(b.kv.doc)])
+  const loaded = new YArrayKv(new Y.Doc(), { resolveConflicts: true })
+  Y.applyUpdate(loaded.doc, stored, 'load')
+  assert.deepEqual([...loaded.keys()].sort(), ['k', 'x'])
+  assert.equal(decodeRecord(loaded.get('k') as string).name, 'from-b')
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.equal(loaded.doc.getArray('pins').length, 2)
+})
