@@ -88,7 +88,8 @@ export class PinsetStore {
       const json = Buffer.from(JSON.stringify({ epoch: meta.epoch }))
       const pkg = meta.package ?? new Uint8Array(0)
       const bytes = state()
-      await this.writeAtomically('pinset.state', STATE_MAGIC, Buffer.concat([u32(json.length), json, u32(pkg.length), pkg, bytes]))
+      // The state is written as it is, not concatenated with the rest: at a million pins it is ~100 MB.
+      await this.writeAtomically('pinset.state', STATE_MAGIC, Buffer.concat([u32(json.length), json, u32(pkg.length), pkg]), bytes)
       await this.handle?.close()
       this.handle = undefined
       await this.writeAtomically('pinset.log', LOG_MAGIC, new Uint8Array(0))
@@ -176,7 +177,7 @@ export class PinsetStore {
     return loaded
   }
 
-  private async writeAtomically (name: string, magic: Buffer, payload: Uint8Array): Promise<void> {
+  private async writeAtomically (name: string, magic: Buffer, payload: Uint8Array, tail?: Uint8Array): Promise<void> {
     const tmp = join(this.dir, `${name}.tmp`)
     const header = Buffer.alloc(HEADER_BYTES)
     magic.copy(header, 0)
@@ -185,6 +186,7 @@ export class PinsetStore {
     try {
       await fh.write(header)
       if (payload.length > 0) await fh.write(payload)
+      if (tail !== undefined && tail.length > 0) await writeAll(fh, tail)
       await fh.sync()
     } finally {
       await fh.close()
@@ -193,6 +195,12 @@ export class PinsetStore {
     const dirHandle = await open(this.dir, 'r')
     try { await dirHandle.sync() } finally { await dirHandle.close() }
   }
+}
+
+/** FileHandle.write may write less than asked; large buffers are written until done. */
+async function writeAll (fh: FileHandle, data: Uint8Array): Promise<void> {
+  let pos = 0
+  while (pos < data.length) pos += (await fh.write(data, pos, data.length - pos)).bytesWritten
 }
 
 function u32 (n: number): Buffer {
