@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.js'
-import type { PinRecord } from '../types.js'
+import type { PinRecord, PinMode } from '../types.js'
 import type { KuboClient, KuboPinType } from '../kubo/types.js'
 import type { PinSetReader } from '../pinset/index.js'
 import type { TrackerConfig } from '../config/index.js'
@@ -28,7 +28,14 @@ interface Operation {
   cid: string
   type: OpType
   phase: Phase
-  record: PinRecord
+  /**
+   * What the operation needs of the pin, not the whole record: a million queued pins would
+   * otherwise hold a million decoded records (allocations, metadata, ...).
+   */
+  mode: PinMode
+  name: string
+  /** The record's updatedAt, for the priority lane. */
+  requestedAt: number
   attempts: number
   priority: boolean
   error?: string
@@ -119,7 +126,7 @@ export class StatelessTracker implements PinTracker {
   track (record: PinRecord): void {
     if (isAllocatedTo(record, this.c.self)) {
       const op = this.ops.get(record.cid)
-      if (op?.type === 'pin' && op.phase !== 'error') { op.record = record; return }
+      if (op?.type === 'pin' && op.phase !== 'error') { setPin(op, record); return }
       if (op === undefined && satisfies(this.kuboPins.get(record.cid), record.mode)) return
       this.enqueue('pin', record)
     } else {
@@ -243,12 +250,12 @@ export class StatelessTracker implements PinTracker {
   private enqueue (type: OpType, record: PinRecord): void {
     const existing = this.ops.get(record.cid)
     if (existing !== undefined) {
-      if (existing.type === type && existing.phase !== 'error') { existing.record = record; return }
+      if (existing.type === type && existing.phase !== 'error') { setPin(existing, record); return }
       // An operation of the other kind (or a failed one) is replaced; a running pin is cancelled.
       this.drop(existing)
     }
     const attempts = existing?.type === type ? existing.attempts : 0
-    const op: Operation = { cid: record.cid, type, phase: 'queued', record, attempts, priority: false, updatedAt: this.now() }
+    const op: Operation = { cid: record.cid, type, phase: 'queued', mode: record.mode, name: record.name, requestedAt: record.updatedAt, attempts, priority: false, updatedAt: this.now() }
     if (this.waiting >= this.init.maxQueueSize) {
       op.phase = 'error'
       op.error = new QueueFullError(`${type} operation queue is full (${this.init.maxQueueSize}); raise tracker.maxQueueSize`).message
@@ -266,7 +273,7 @@ export class StatelessTracker implements PinTracker {
     this.waiting++
     if (op.type === 'unpin') this.unpinLane.push(op)
     else {
-      op.priority = isPriority(op.record, op.attempts, this.now(), this.init.priorityMaxAgeMs, this.init.priorityMaxRetries)
+      op.priority = isPriority({ updatedAt: op.requestedAt }, op.attempts, this.now(), this.init.priorityMaxAgeMs, this.init.priorityMaxRetries)
       ;(op.priority ? this.priorityLane : this.normalLane).push(op)
     }
     this.pump()
@@ -316,13 +323,13 @@ export class StatelessTracker implements PinTracker {
       if (op.type === 'pin') {
         op.progress = { nodes: 0, bytes: 0 }
         await this.c.kubo.pinAdd(op.cid, {
-          mode: op.record.mode,
-          name: op.record.name === '' ? undefined : op.record.name,
+          mode: op.mode,
+          name: op.name === '' ? undefined : op.name,
           noProgressTimeoutMs: this.init.pinTimeoutMs,
           onProgress: (nodes, bytes) => { op.progress = { nodes, bytes } },
           signal
         })
-        this.setKuboPin(op.cid, op.record.mode)
+        this.setKuboPin(op.cid, op.mode)
       } else {
         await this.c.kubo.pinRm(op.cid, { signal })
         this.setKuboPin(op.cid, undefined)
@@ -372,6 +379,12 @@ export class StatelessTracker implements PinTracker {
   private info (cid: string, status: TrackerStatus): PinInfo {
     return { cid, peer: this.c.self, status, attempts: 0, priority: false, updatedAt: this.now() }
   }
+}
+
+function setPin (op: Operation, record: PinRecord): void {
+  op.mode = record.mode
+  op.name = record.name
+  op.requestedAt = record.updatedAt
 }
 
 /** Removed or uploaded pins whose later check in Kubo is remembered (the CIDs only), at most. */
