@@ -106,11 +106,15 @@ export function encodedUpdatedAt (value: string): number {
   return decodeRecord(value).updatedAt
 }
 
-/** Decodes a record of either version; `codes` resolves the peer codes of version 2. */
-export function decodeRecord (value: string, codes: Pick<PeerCodes, 'resolve'> = NO_CODES): PinRecord {
+/**
+ * Decodes a record of either version; `codes` resolves the peer codes of version 2. `key`, the
+ * record's CID string as the caller already holds it (the index key), is used rather than a new
+ * substring: records kept by the million (queued operations) then share one CID string.
+ */
+export function decodeRecord (value: string, codes: Pick<PeerCodes, 'resolve'> = NO_CODES, key?: string): PinRecord {
   const i = value.indexOf(SEP)
   if (i < 0) throw new Error('malformed pin record: no separator')
-  const cid = value.slice(0, i)
+  const cid = key !== undefined && key.length === i && value.startsWith(key) ? key : value.slice(0, i)
   if (value.startsWith(V2, i + 1)) return decodeV2(cid, value.slice(i + 1 + V2.length), codes)
   const f = JSON.parse(value.slice(i + 1)) as EncodedV1
   if (!Array.isArray(f) || f[0] !== 1) throw new Error(`unsupported pin record encoding ${String(f?.[0])}`)

@@ -303,9 +303,9 @@ export class YjsPinSet implements PinSet {
     const updated: Array<{ before: PinRecord, after: PinRecord }> = []
     const removed: PinRecord[] = []
     for (const c of changes) {
-      if (c.before === undefined && c.after !== undefined) added.push(decodeRecord(c.after, codes))
-      else if (c.before !== undefined && c.after === undefined) removed.push(decodeRecord(c.before, was))
-      else if (c.before !== undefined && c.after !== undefined) updated.push({ before: decodeRecord(c.before, was), after: decodeRecord(c.after, codes) })
+      if (c.before === undefined && c.after !== undefined) added.push(decodeRecord(c.after, codes, c.key))
+      else if (c.before !== undefined && c.after === undefined) removed.push(decodeRecord(c.before, was, c.key))
+      else if (c.before !== undefined && c.after !== undefined) updated.push({ before: decodeRecord(c.before, was, c.key), after: decodeRecord(c.after, codes, c.key) })
     }
     const change: PinSetChange = { added, updated, removed, local }
     for (const fn of this.changeListeners) {

@@ -69,3 +69,10 @@ test('an id whose code is taken by another id is written in full', () => {
   assert.equal(decodeRecord(first, codes).updatedBy, A)
   assert.equal(decodeRecord(second, codes).updatedBy, twin)
 })
+
+test('a key passed to decode is used only when it is the record\'s CID', () => {
+  const v = encodeRecord(pin())
+  assert.equal(decodeRecord(v, undefined, CID).cid, CID)
+  assert.equal(decodeRecord(v, undefined, CID.slice(0, -1) + 'a').cid, CID)
+  assert.equal(decodeRecord(v, undefined, CID.slice(0, 10)).cid, CID)
+})
