@@ -113,7 +113,9 @@ test('new pins go before old ones waiting in the queue', async (t) => {
   kubo.makeAvailable(fresh)
   track(pinset, tracker, rec(fresh))
   await waitFor(() => kubo.pins.has(fresh))
-  assert.ok(kubo.pins.size <= 3, `only ${kubo.pins.size - 1} old pins went first`)
+  // Pins in the order Kubo completed them (a Map keeps insertion order), not what finished since.
+  const before = [...kubo.pins.keys()].indexOf(fresh)
+  assert.ok(before <= 2, `${before} old pins went first`)
 })
 
 test('a full queue turns new operations into pin_error naming the setting to raise', async (t) => {
@@ -174,12 +176,18 @@ test('a new pin overtakes 1,000 pins that keep failing', async (t) => {
   await waitFor(async () => (await attempts()).every(a => a >= 2), { timeoutMs: 30_000, message: 'every failing pin failed twice' })
   const [fresh] = await makeCids(1, 't-fresh')
   kubo.makeAvailable(fresh as string)
-  const before = (await attempts()).reduce((a, b) => a + b, 0)
+  // Counted when Kubo is asked for the new pin, not later: failing attempts go on meanwhile.
+  let startedBeforeFresh: number | undefined
+  const pinAdd = kubo.pinAdd.bind(kubo)
+  kubo.pinAdd = async (cid, options) => {
+    if (cid === fresh) startedBeforeFresh ??= kubo.calls.pinAdd - callsAtTrack
+    await pinAdd(cid, options)
+  }
+  const callsAtTrack = kubo.calls.pinAdd
   track(pinset, tracker, rec(fresh as string))
   await waitFor(() => kubo.pins.has(fresh as string), { timeoutMs: 5000, message: 'the new pin was pinned' })
-  const tried = (await attempts()).reduce((a, b) => a + b, 0) - before
-  // At most one round of the 10 workers (each slot busy with a failing attempt) went before it.
-  assert.ok(tried <= 20, `${tried} failing attempts ran before the new pin`)
+  // The 10 workers were busy with failing attempts; the first one free takes the new pin.
+  assert.ok(startedBeforeFresh !== undefined && startedBeforeFresh <= 10, `${String(startedBeforeFresh)} failing attempts started before the new pin`)
   assert.equal((await tracker.status(fresh as string)).status, 'pinned')
 })
 
