@@ -17,7 +17,7 @@ test('with no config file every setting has its documented default', async () =>
     assert.equal(c.path, dir)
     assert.equal(c.proxy.listen, '/ip4/127.0.0.1/tcp/9095')
     assert.equal(c.kubo.api, '/ip4/127.0.0.1/tcp/5001')
-    assert.equal(c.kubo.connectTimeoutMs, 5000)
+    assert.equal(c.kubo.connectTimeoutMs, 800)
     assert.equal(c.proxy.headersTimeoutMs, 30_000)
   })
 })
