@@ -2,7 +2,7 @@ import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { YArrayKv } from './kv.js'
-import { decodeRecord, encodedCid } from './record-codec.js'
+import { encodedUpdatedAt, encodedCid, PeerCodes } from './record-codec.js'
 
 /**
  * Epochs bound tombstones. Deleted elements stay linked in a Yjs array for ever (others may
@@ -83,6 +83,9 @@ export function buildEpoch (old: YArrayKv, current: EpochId, id: EpochId, next: 
   for (let i = 0; i < slots.length; i += chunk) {
     doc.transact(() => { array.insert(0, slots.slice(i, i + chunk).map(s => s.value)) }, origin)
   }
+  // The values keep their peer codes (record-codec.ts), so the codes come too; after the values,
+  // which must take this client's first clocks.
+  doc.transact(() => { new PeerCodes(doc).copyFrom(new PeerCodes(old.doc)) }, origin)
   return { id, prev: current, base, leaderClient: doc.clientID, oldIds: slots.map(s => ({ client: s.client, clock: s.clock })) }
 }
 
@@ -110,7 +113,7 @@ export function migrate (old: YArrayKv, oldEpoch: EpochId, pkg: EpochPackage, ne
     const sets: string[] = []
     for (const s of old.slots()) {
       const there = next.get(encodedCid(s.value))
-      if (there === undefined || (there !== s.value && decodeRecord(s.value).updatedAt > decodeRecord(there).updatedAt)) sets.push(s.value)
+      if (there === undefined || (there !== s.value && encodedUpdatedAt(s.value) > encodedUpdatedAt(there))) sets.push(s.value)
     }
     return { sets, deletes: [], approximate: true }
   }

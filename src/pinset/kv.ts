@@ -1,5 +1,5 @@
 import * as Y from 'yjs'
-import { encodedCid, decodeRecord } from './record-codec.js'
+import { encodedCid, encodedUpdatedAt } from './record-codec.js'
 
 /** One element of the replicated array: an encoded record and the Yjs id it was inserted with. */
 export interface Slot { value: string, client: number, clock: number }
@@ -36,7 +36,14 @@ export interface YArrayKvOptions {
 export class YArrayKv {
   readonly doc: Y.Doc
   private readonly array: Y.Array<string>
-  private readonly index = new Map<string, Slot>()
+  /**
+   * Each live key's winning element as one number (see `pack`), not a Slot object: at a million
+   * pins an object per key is tens of MB. Its value is read back from the Yjs item when asked for.
+   */
+  private readonly index = new Map<string, number>()
+  /** Client ids by the small index `pack` uses. */
+  private readonly clientIds: number[] = []
+  private readonly clientIndex = new Map<number, number>()
   /** Live losing copies of keys written concurrently. Rarely non-empty. */
   private readonly dups = new Map<string, Slot[]>()
   private readonly listeners = new Set<(changes: KvChange[], origin: unknown) => void>()
@@ -50,9 +57,9 @@ export class YArrayKv {
   }
 
   get size (): number { return this.index.size }
-  get (key: string): string | undefined { return this.index.get(key)?.value }
+  get (key: string): string | undefined { return this.slot(key)?.value }
   has (key: string): boolean { return this.index.has(key) }
-  * values (): IterableIterator<string> { for (const s of this.index.values()) yield s.value }
+  * values (): IterableIterator<string> { for (const ref of this.index.values()) yield this.unpack(ref).value }
   * keys (): IterableIterator<string> { yield * this.index.keys() }
 
   /** Elements in the underlying array, live or not yet compacted: a measure of fragmentation. */
@@ -72,7 +79,7 @@ export class YArrayKv {
   }
 
   /** Every live key's winning value with the Yjs id of its element. */
-  * slots (): IterableIterator<Readonly<Slot>> { yield * this.index.values() }
+  * slots (): IterableIterator<Readonly<Slot>> { for (const ref of this.index.values()) yield this.unpack(ref) }
 
   /** Deletes the elements with these ids (skipping any already gone) in one transaction. */
   deleteIds (ids: ReadonlyArray<{ client: number, clock: number }>, origin: unknown): void {
@@ -111,7 +118,7 @@ export class YArrayKv {
   }
 
   private * liveSlots (key: string): Iterable<Slot> {
-    const s = this.index.get(key)
+    const s = this.slot(key)
     if (s !== undefined) yield s
     yield * (this.dups.get(key) ?? [])
   }
@@ -124,8 +131,10 @@ export class YArrayKv {
   }
 
   private afterTransaction (tr: Y.Transaction): void {
+    // Without listeners (loading a stored state) there is nothing to report: no per-key bookkeeping.
+    const tracking = this.listeners.size > 0
     const before = new Map<string, string | undefined>()
-    const touch = (key: string): void => { if (!before.has(key)) before.set(key, this.index.get(key)?.value) }
+    const touch = (key: string): void => { if (tracking && !before.has(key)) before.set(key, this.get(key)) }
 
     // Deletions first: an element inserted and deleted in the same transaction never enters the index.
     for (const [client, ranges] of tr.deleteSet.clients) {
@@ -150,20 +159,29 @@ export class YArrayKv {
         this.addSlot(key, { value, client, clock: k })
       }, false)
     }
+    if (!tracking) {
+      // Every live losing copy is a loser, whichever transaction brought it.
+      if (this.dups.size > 0) this.deleteLater([...this.dups.values()].flat())
+      return
+    }
     if (before.size === 0) return
 
     const changes: KvChange[] = []
     const losers: Slot[] = []
     for (const [key, was] of before) {
-      const now = this.index.get(key)?.value
+      const now = this.get(key)
       if (now !== was) changes.push({ key, before: was, after: now })
       losers.push(...(this.dups.get(key) ?? []))
     }
-    if (losers.length > 0 && this.options.resolveConflicts) {
-      // Not inside this transaction's cleanup: Yjs runs a new transaction after the current one.
-      queueMicrotask(() => { this.doc.transact((t) => { for (const s of losers) if (this.isLive(s)) this.deleteSlot(t, s) }, this.options.localOrigin) })
-    }
+    this.deleteLater(losers)
     if (changes.length > 0) for (const fn of this.listeners) fn(changes, tr.origin)
+  }
+
+  /** Deletes the losing copies of keys written concurrently, if this replica resolves conflicts. */
+  private deleteLater (losers: Slot[]): void {
+    if (losers.length === 0 || !this.options.resolveConflicts) return
+    // Not inside this transaction's cleanup: Yjs runs a new transaction after the current one.
+    queueMicrotask(() => { this.doc.transact((t) => { for (const s of losers) if (this.isLive(s)) this.deleteSlot(t, s) }, this.options.localOrigin) })
   }
 
   private forEachValue (structs: Array<Y.Item | Y.GC>, from: number, to: number, fn: (value: string, clock: number) => void, includeDeleted: boolean): void {
@@ -179,17 +197,51 @@ export class YArrayKv {
     }
   }
 
+  private slot (key: string): Slot | undefined {
+    const ref = this.index.get(key)
+    return ref === undefined ? undefined : this.unpack(ref)
+  }
+
+  /**
+   * (client, clock) as one number: a small integer (stored inline by V8, no heap object) while
+   * the client index is below 256 and the clock below 2^22, else a double above SMALL.
+   */
+  private pack (id: { client: number, clock: number }): number {
+    let i = this.clientIndex.get(id.client)
+    if (i === undefined) {
+      i = this.clientIds.push(id.client) - 1
+      this.clientIndex.set(id.client, i)
+    }
+    if (i < 256 && id.clock < CLOCK_SPAN) return i * CLOCK_SPAN + id.clock
+    if (id.clock >= 2 ** 32) throw new Error(`Yjs clock ${id.clock} beyond the index's range`)
+    return SMALL + i * 2 ** 32 + id.clock
+  }
+
+  private unpackId (ref: number): { client: number, clock: number } {
+    const [i, clock] = ref < SMALL ? [Math.floor(ref / CLOCK_SPAN), ref % CLOCK_SPAN] : [Math.floor((ref - SMALL) / 2 ** 32), (ref - SMALL) % 2 ** 32]
+    return { client: this.clientIds[i] as number, clock }
+  }
+
+  /** The element a packed reference names, with its value read from the Yjs item. */
+  private unpack (ref: number): Slot {
+    const { client, clock } = this.unpackId(ref)
+    const structs = this.doc.store.clients.get(client) as Array<Y.Item | Y.GC>
+    const item = structs[Y.findIndexSS(structs, clock)]
+    if (!(item instanceof Y.Item)) throw new Error(`pinset index points at a collected element ${client}:${clock}`)
+    return { value: (item.content.getContent() as string[])[clock - item.id.clock] as string, client, clock }
+  }
+
   private isLive (slot: Slot): boolean {
     const key = encodedCid(slot.value)
-    const s = this.index.get(key)
+    const s = this.slot(key)
     return (s?.client === slot.client && s.clock === slot.clock) || (this.dups.get(key) ?? []).some(d => d.client === slot.client && d.clock === slot.clock)
   }
 
   private addSlot (key: string, slot: Slot): void {
-    const current = this.index.get(key)
-    if (current === undefined) { this.index.set(key, slot); return }
+    const current = this.slot(key)
+    if (current === undefined) { this.index.set(key, this.pack(slot)); return }
     const [win, lose] = wins(slot, current) ? [slot, current] : [current, slot]
-    this.index.set(key, win)
+    this.index.set(key, this.pack(win))
     const d = this.dups.get(key) ?? []
     d.push(lose)
     this.dups.set(key, d)
@@ -202,14 +254,15 @@ export class YArrayKv {
       if (rest.length === 0) this.dups.delete(key)
       else this.dups.set(key, rest)
     }
-    const s = this.index.get(key)
+    const ref = this.index.get(key)
+    const s = ref === undefined ? undefined : this.unpackId(ref)
     if (s === undefined || s.client !== client || s.clock !== clock) return
     this.index.delete(key)
     const remaining = this.dups.get(key)
     if (remaining !== undefined && remaining.length > 0) {
       // The winner was deleted while a concurrent copy lives on: promote the best remaining copy.
       const best = remaining.reduce((a, b) => wins(a, b) ? a : b)
-      this.index.set(key, best)
+      this.index.set(key, this.pack(best))
       const others = remaining.filter(x => x !== best)
       if (others.length === 0) this.dups.delete(key)
       else this.dups.set(key, others)
@@ -217,10 +270,13 @@ export class YArrayKv {
   }
 }
 
+const CLOCK_SPAN = 2 ** 22
+const SMALL = 256 * CLOCK_SPAN
+
 /** The deterministic order every replica agrees on for concurrent copies of one key. */
 function wins (a: Slot, b: Slot): boolean {
-  const ua = decodeRecord(a.value).updatedAt
-  const ub = decodeRecord(b.value).updatedAt
+  const ua = encodedUpdatedAt(a.value)
+  const ub = encodedUpdatedAt(b.value)
   if (ua !== ub) return ua > ub
   if (a.client !== b.client) return a.client > b.client
   return a.clock > b.clock

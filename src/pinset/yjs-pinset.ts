@@ -3,8 +3,9 @@ import type { Logger } from '../logger.js'
 import type { PinRecord } from '../types.js'
 import { NotStartedError } from '../errors.js'
 import { YArrayKv, type KvChange } from './kv.js'
-import { encodeRecord, decodeRecord } from './record-codec.js'
+import { encodeRecord, decodeRecord, PeerCodes } from './record-codec.js'
 import { PinsetStore } from './store.js'
+import { encodeStateAsParts } from './state-parts.js'
 import { RecentRemovals } from './recent-removals.js'
 import { GENESIS, buildEpoch, migrate, compareEpochs, sameEpoch, encodePackage, decodePackage, type EpochId, type EpochPackage } from './epoch.js'
 import type { PinSet, PinSetChange, EpochOffer } from './types.js'
@@ -32,7 +33,7 @@ const LOAD = Symbol('load')
 interface RemoteOrigin { remote: string }
 
 /** The live document of the current epoch. */
-interface Current { epoch: EpochId, doc: Y.Doc, kv: YArrayKv, pkg?: Uint8Array, detach: () => void }
+interface Current { epoch: EpochId, doc: Y.Doc, kv: YArrayKv, codes: PeerCodes, pkg?: Uint8Array, detach: () => void }
 
 /** The pinset as a Yjs document (see kv.ts) in epochs (see epoch.ts), persisted by PinsetStore. */
 export class YjsPinSet implements PinSet {
@@ -56,12 +57,12 @@ export class YjsPinSet implements PinSet {
     if (this.cur !== undefined) return
     const started = Date.now()
     const { store, loaded } = await PinsetStore.open(this.init.dir, this.log)
-    const { doc, kv } = this.newDoc()
-    if (loaded.state !== undefined) Y.applyUpdate(doc, loaded.state, LOAD)
+    const { doc, kv, codes } = this.newDoc()
+    if (loaded.state !== undefined) for await (const part of loaded.state) Y.applyUpdate(doc, part, LOAD)
     if (loaded.updates.length > 0) doc.transact(() => { for (const u of loaded.updates) Y.applyUpdate(doc, u, LOAD) }, LOAD)
     this.store = store
     const epoch = loaded.meta?.epoch ?? GENESIS
-    this.cur = { epoch, doc, kv, pkg: loaded.meta?.package, detach: () => {} }
+    this.cur = { epoch, doc, kv, codes, pkg: loaded.meta?.package, detach: () => {} }
     this.cur.detach = this.attach(this.cur, true)
     this.log.info({ pins: kv.size, epoch: epoch.n, ms: Date.now() - started, logUpdates: loaded.updates.length }, 'pinset loaded')
     if (store.logBytes > this.init.compactMinLogBytes) await this.compact()
@@ -80,11 +81,11 @@ export class YjsPinSet implements PinSet {
   get size (): number { return this.cur?.kv.size ?? 0 }
   get (cid: string): PinRecord | undefined {
     const v = this.cur?.kv.get(cid)
-    return v === undefined ? undefined : decodeRecord(v)
+    return v === undefined ? undefined : decodeRecord(v, this.cur?.codes)
   }
 
   has (cid: string): boolean { return this.cur?.kv.has(cid) ?? false }
-  * list (): IterableIterator<PinRecord> { for (const v of this.require().kv.values()) yield decodeRecord(v) }
+  * list (): IterableIterator<PinRecord> { const { kv, codes } = this.require(); for (const v of kv.values()) yield decodeRecord(v, codes) }
 
   onChange (fn: (change: PinSetChange) => void): () => void {
     this.changeListeners.add(fn)
@@ -92,7 +93,11 @@ export class YjsPinSet implements PinSet {
   }
 
   async put (records: readonly PinRecord[], options: { signal?: AbortSignal } = {}): Promise<void> {
-    await this.writeChunks(records.map(encodeRecord), [], options.signal)
+    const { doc, codes } = this.require()
+    let values: string[] = []
+    // A peer code new to the document is added in this transaction, before any record using it.
+    doc.transact(() => { values = records.map(r => encodeRecord(r, codes)) }, LOCAL)
+    await this.writeChunks(values, [], options.signal)
   }
 
   async remove (cids: readonly string[], options: { signal?: AbortSignal } = {}): Promise<void> {
@@ -129,6 +134,13 @@ export class YjsPinSet implements PinSet {
   epoch (): EpochId { return this.require().epoch }
   stateVector (): Uint8Array { return Y.encodeStateVector(this.require().doc) }
   diff (stateVector: Uint8Array): Uint8Array { return Y.encodeStateAsUpdate(this.require().doc, stateVector) }
+  * diffParts (stateVector: Uint8Array, maxBytes: number): IterableIterator<Uint8Array> {
+    const { doc } = this.require()
+    for (const part of encodeStateAsParts(doc, stateVector, maxBytes)) {
+      yield part
+      if (this.cur?.doc !== doc) return
+    }
+  }
 
   applyRemote (updates: readonly Uint8Array[], fromPeer: string, epoch: EpochId): boolean {
     const { doc, epoch: mine } = this.require()
@@ -191,16 +203,21 @@ export class YjsPinSet implements PinSet {
     if (store === undefined || cur === undefined || this.compacting) return
     this.compacting = true
     try {
-      await store.compact(() => Y.encodeStateAsUpdate(cur.doc), { epoch: cur.epoch, package: cur.pkg })
+      await store.compact(max => this.stateParts(cur.doc, max), { epoch: cur.epoch, package: cur.pkg })
       this.log.debug({ stateBytes: store.stateBytes }, 'pinset compacted')
     } finally {
       this.compacting = false
     }
   }
 
-  private newDoc (): { doc: Y.Doc, kv: YArrayKv } {
+  /** The whole state of `doc` in parts, for the state file (see state-parts.ts). */
+  private stateParts (doc: Y.Doc, maxBytes: number): Iterable<Uint8Array> {
+    return encodeStateAsParts(doc, Y.encodeStateVector(new Map()), maxBytes)
+  }
+
+  private newDoc (): { doc: Y.Doc, kv: YArrayKv, codes: PeerCodes } {
     const doc = new Y.Doc()
-    return { doc, kv: new YArrayKv(doc, { resolveConflicts: this.init.trusted, localOrigin: LOCAL }) }
+    return { doc, kv: new YArrayKv(doc, { resolveConflicts: this.init.trusted, localOrigin: LOCAL }), codes: new PeerCodes(doc) }
   }
 
   /** Hooks persistence, broadcasting and change events to a document. */
@@ -222,18 +239,21 @@ export class YjsPinSet implements PinSet {
    * the epoch, and log frames of the old epoch are ignored from then on), applies the
    * migration as this peer's own writes, and reports the net change of the view.
    */
-  private async switchTo (next: { doc: Y.Doc, kv: YArrayKv }, pkg: EpochPackage, migration?: { sets: string[], deletes: Array<{ client: number, clock: number }> }): Promise<void> {
+  private async switchTo (next: { doc: Y.Doc, kv: YArrayKv, codes: PeerCodes }, pkg: EpochPackage, migration?: { sets: string[], deletes: Array<{ client: number, clock: number }> }): Promise<void> {
     const old = this.require()
     const before = new Map<string, string>()
     for (const s of old.kv.slots()) before.set(s.value.slice(0, s.value.indexOf('\x1f')), s.value)
     old.detach()
-    const cur: Current = { epoch: pkg.id, doc: next.doc, kv: next.kv, pkg: encodePackage(pkg), detach: () => {} }
+    const cur: Current = { epoch: pkg.id, doc: next.doc, kv: next.kv, codes: next.codes, pkg: encodePackage(pkg), detach: () => {} }
     this.cur = cur
     const persistOnly = this.attach(cur, false)
     const store = this.store
-    if (store !== undefined) await store.compact(() => Y.encodeStateAsUpdate(cur.doc), { epoch: cur.epoch, package: cur.pkg })
+    if (store !== undefined) await store.compact(max => this.stateParts(cur.doc, max), { epoch: cur.epoch, package: cur.pkg })
     if (migration !== undefined) {
-      for (let i = 0; i < migration.sets.length; i += this.init.maxPinsPerUpdate) cur.kv.write(migration.sets.slice(i, i + this.init.maxPinsPerUpdate), [], LOCAL)
+      // Peer codes are per document: carried values are rewritten with the new document's codes.
+      let sets: string[] = []
+      cur.doc.transact(() => { sets = migration.sets.map(v => encodeRecord(decodeRecord(v, old.codes), cur.codes)) }, LOCAL)
+      for (let i = 0; i < sets.length; i += this.init.maxPinsPerUpdate) cur.kv.write(sets.slice(i, i + this.init.maxPinsPerUpdate), [], LOCAL)
       cur.kv.deleteIds(migration.deletes, LOCAL)
     }
     persistOnly()
@@ -248,7 +268,7 @@ export class YjsPinSet implements PinSet {
       const key = value.slice(0, value.indexOf('\x1f'))
       if (!before.has(key)) changes.push({ key, after: value })
     }
-    if (changes.length > 0) this.emitChange(changes, false)
+    if (changes.length > 0) this.emitChange(changes, false, old.codes)
   }
 
   private async writeChunks (values: readonly string[], deletes: readonly string[], signal?: AbortSignal): Promise<void> {
@@ -279,15 +299,18 @@ export class YjsPinSet implements PinSet {
     }, () => {})
   }
 
-  private emitChange (changes: KvChange[], local: boolean): void {
+  /** `beforeCodes`: the peer codes of the document the `before` values come from, if not the current one. */
+  private emitChange (changes: KvChange[], local: boolean, beforeCodes?: PeerCodes): void {
     if (this.changeListeners.size === 0) return
+    const codes = this.require().codes
+    const was = beforeCodes ?? codes
     const added: PinRecord[] = []
     const updated: Array<{ before: PinRecord, after: PinRecord }> = []
     const removed: PinRecord[] = []
     for (const c of changes) {
-      if (c.before === undefined && c.after !== undefined) added.push(decodeRecord(c.after))
-      else if (c.before !== undefined && c.after === undefined) removed.push(decodeRecord(c.before))
-      else if (c.before !== undefined && c.after !== undefined) updated.push({ before: decodeRecord(c.before), after: decodeRecord(c.after) })
+      if (c.before === undefined && c.after !== undefined) added.push(decodeRecord(c.after, codes, c.key))
+      else if (c.before !== undefined && c.after === undefined) removed.push(decodeRecord(c.before, was, c.key))
+      else if (c.before !== undefined && c.after !== undefined) updated.push({ before: decodeRecord(c.before, was, c.key), after: decodeRecord(c.after, codes, c.key) })
     }
     const change: PinSetChange = { added, updated, removed, local }
     for (const fn of this.changeListeners) {

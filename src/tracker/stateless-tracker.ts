@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.js'
-import type { PinRecord } from '../types.js'
+import type { PinRecord, PinMode } from '../types.js'
 import type { KuboClient, KuboPinType } from '../kubo/types.js'
 import type { PinSetReader } from '../pinset/index.js'
 import type { TrackerConfig } from '../config/index.js'
@@ -24,18 +24,65 @@ export interface StatelessTrackerInit extends TrackerConfig {
 type OpType = 'pin' | 'unpin'
 type Phase = 'queued' | 'running' | 'error'
 
-interface Operation {
-  cid: string
-  type: OpType
-  phase: Phase
-  record: PinRecord
-  attempts: number
-  priority: boolean
+const PHASES: readonly Phase[] = ['queued', 'running', 'error']
+
+/** Fields most operations never set, kept out of line. */
+interface OpExtra {
+  name?: string
   error?: string
   progress?: { nodes: number, bytes: number }
-  updatedAt: number
   controller?: AbortController
   retryTimer?: NodeJS.Timeout
+}
+
+/**
+ * One pin or unpin to do. Kept small: a million pins queued at once are a million of these, so
+ * type, phase, priority and mode share one number, the rarely set fields live in `extra`, and
+ * the pin's record is not kept (its updatedAt is read from the pinset when a retry is queued).
+ */
+class Operation {
+  readonly cid: string
+  attempts: number
+  updatedAt: number
+  /** bit 0: unpin; bits 1-2: phase; bit 3: priority; bit 4: direct mode. */
+  private bits: number
+  private extra?: OpExtra
+
+  constructor (cid: string, type: OpType, record: Pick<PinRecord, 'mode' | 'name'>, attempts: number, updatedAt: number) {
+    this.cid = cid
+    this.attempts = attempts
+    this.updatedAt = updatedAt
+    this.bits = type === 'unpin' ? 1 : 0
+    this.setPin(record)
+  }
+
+  get type (): OpType { return (this.bits & 1) === 1 ? 'unpin' : 'pin' }
+  get phase (): Phase { return PHASES[(this.bits >> 1) & 3] as Phase }
+  set phase (p: Phase) { this.bits = (this.bits & ~6) | (PHASES.indexOf(p) << 1) }
+  get priority (): boolean { return (this.bits & 8) !== 0 }
+  set priority (v: boolean) { this.bits = v ? this.bits | 8 : this.bits & ~8 }
+  get mode (): PinMode { return (this.bits & 16) !== 0 ? 'direct' : 'recursive' }
+  get name (): string { return this.extra?.name ?? '' }
+  get error (): string | undefined { return this.extra?.error }
+  set error (v: string | undefined) { this.set('error', v) }
+  get progress (): OpExtra['progress'] { return this.extra?.progress }
+  set progress (v: OpExtra['progress']) { this.set('progress', v) }
+  get controller (): AbortController | undefined { return this.extra?.controller }
+  set controller (v: AbortController | undefined) { this.set('controller', v) }
+  get retryTimer (): NodeJS.Timeout | undefined { return this.extra?.retryTimer }
+  set retryTimer (v: NodeJS.Timeout | undefined) { this.set('retryTimer', v) }
+
+  /** Takes the mode and name of a newer version of the pin. */
+  setPin (record: Pick<PinRecord, 'mode' | 'name'>): void {
+    this.bits = record.mode === 'direct' ? this.bits | 16 : this.bits & ~16
+    this.set('name', record.name === '' ? undefined : record.name)
+  }
+
+  private set<K extends keyof OpExtra> (key: K, value: OpExtra[K]): void {
+    if (value === undefined && this.extra === undefined) return
+    this.extra ??= {}
+    this.extra[key] = value
+  }
 }
 
 /** A FIFO with O(1) shift. */
@@ -119,7 +166,7 @@ export class StatelessTracker implements PinTracker {
   track (record: PinRecord): void {
     if (isAllocatedTo(record, this.c.self)) {
       const op = this.ops.get(record.cid)
-      if (op?.type === 'pin' && op.phase !== 'error') { op.record = record; return }
+      if (op?.type === 'pin' && op.phase !== 'error') { op.setPin(record); return }
       if (op === undefined && satisfies(this.kuboPins.get(record.cid), record.mode)) return
       this.enqueue('pin', record)
     } else {
@@ -243,12 +290,12 @@ export class StatelessTracker implements PinTracker {
   private enqueue (type: OpType, record: PinRecord): void {
     const existing = this.ops.get(record.cid)
     if (existing !== undefined) {
-      if (existing.type === type && existing.phase !== 'error') { existing.record = record; return }
+      if (existing.type === type && existing.phase !== 'error') { existing.setPin(record); return }
       // An operation of the other kind (or a failed one) is replaced; a running pin is cancelled.
       this.drop(existing)
     }
     const attempts = existing?.type === type ? existing.attempts : 0
-    const op: Operation = { cid: record.cid, type, phase: 'queued', record, attempts, priority: false, updatedAt: this.now() }
+    const op = new Operation(record.cid, type, record, attempts, this.now())
     if (this.waiting >= this.init.maxQueueSize) {
       op.phase = 'error'
       op.error = new QueueFullError(`${type} operation queue is full (${this.init.maxQueueSize}); raise tracker.maxQueueSize`).message
@@ -257,16 +304,17 @@ export class StatelessTracker implements PinTracker {
       return
     }
     this.ops.set(op.cid, op)
-    this.push(op)
+    this.push(op, record.updatedAt)
   }
 
-  private push (op: Operation): void {
+  /** `requestedAt`: the pin's updatedAt, for the priority lane (read from the pinset if not given). */
+  private push (op: Operation, requestedAt?: number): void {
     op.phase = 'queued'
     op.updatedAt = this.now()
     this.waiting++
     if (op.type === 'unpin') this.unpinLane.push(op)
     else {
-      op.priority = isPriority(op.record, op.attempts, this.now(), this.init.priorityMaxAgeMs, this.init.priorityMaxRetries)
+      op.priority = isPriority({ updatedAt: requestedAt ?? this.c.pinset.get(op.cid)?.updatedAt ?? 0 }, op.attempts, this.now(), this.init.priorityMaxAgeMs, this.init.priorityMaxRetries)
       ;(op.priority ? this.priorityLane : this.normalLane).push(op)
     }
     this.pump()
@@ -316,13 +364,13 @@ export class StatelessTracker implements PinTracker {
       if (op.type === 'pin') {
         op.progress = { nodes: 0, bytes: 0 }
         await this.c.kubo.pinAdd(op.cid, {
-          mode: op.record.mode,
-          name: op.record.name === '' ? undefined : op.record.name,
+          mode: op.mode,
+          name: op.name === '' ? undefined : op.name,
           noProgressTimeoutMs: this.init.pinTimeoutMs,
           onProgress: (nodes, bytes) => { op.progress = { nodes, bytes } },
           signal
         })
-        this.setKuboPin(op.cid, op.record.mode)
+        this.setKuboPin(op.cid, op.mode)
       } else {
         await this.c.kubo.pinRm(op.cid, { signal })
         this.setKuboPin(op.cid, undefined)

@@ -197,3 +197,84 @@ test('a pin requested again through a peer that had not yet seen the unpin is ke
     })
   })
 })
+
+test('a pinset written by the previous release (version 1 records) opens, and takes new writes', async () => {
+  await withDir(async (dir) => {
+    for (const f of ['pinset.state', 'pinset.log']) await writeFile(join(dir, f), await readFile(new URL(`../../fixtures/pinset-v1/${f}`, import.meta.url)))
+    const A = '12D3KooWGzBnM5bWLyGvUXHcCk8R4DKi1HQ2t8ZuY2K5wY7Qn4Ys'
+    const B = '12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK'
+    const base = { mode: 'recursive' as const, replicationMin: 1, replicationMax: 2, metadata: {}, createdAt: 1764000000000, updatedAt: 1764000000000, updatedBy: A }
+    const written = [
+      { ...base, cid: 'bafkreiaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1', name: 'one', allocations: [A, B] },
+      { ...base, cid: 'bafkreiaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2', name: '', allocations: [], replicationMin: -1, replicationMax: -1 },
+      { ...base, cid: 'QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG', name: 'direct "quoted"', mode: 'direct' as const, allocations: [B], metadata: { k: 'v' }, expireAt: 1865000000000, updatedAt: 1764000000500, updatedBy: B }
+    ]
+    const byCid = (rs: Iterable<PinRecord>): PinRecord[] => [...rs].sort((x, y) => x.cid < y.cid ? -1 : 1)
+    const a = await open(dir)
+    assert.deepEqual(byCid(a.list()), byCid(written))
+    const added = pin('new', { allocations: [A], updatedBy: B })
+    await a.put([added])
+    await a.compact()
+    await a.stop()
+    const b = await open(dir)
+    assert.deepEqual(byCid(b.list()), byCid([...written, added]))
+    await b.stop()
+  })
+})
+
+test('peer codes reach other peers with the records and move with them to a new epoch', async () => {
+  await withDir(async (dir) => {
+    await withDir(async (dir2) => {
+      const A = '12D3KooWGzBnM5bWLyGvUXHcCk8R4DKi1HQ2t8ZuY2K5wY7Qn4Ys'
+      const B = '12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK'
+      const C = '12D3KooWCyBE4e2ojMoS3hv6zxRnc2yxKYaVdu1HU37LRWoFWcXd'
+      const a = await open(dir)
+      const b = await open(dir2)
+      const sync = (): void => {
+        b.applyRemote([a.diff(b.stateVector())], A, b.epoch())
+        a.applyRemote([b.diff(a.stateVector())], B, a.epoch())
+      }
+      await a.put([pin('p1', { allocations: [A, B], updatedBy: A })])
+      sync()
+      assert.deepEqual(b.get('p1'), pin('p1', { allocations: [A, B], updatedBy: A }))
+      await a.rebuild(A)
+      // b, still on the old epoch, writes with a peer id the new epoch's codes do not know yet.
+      await b.put([pin('p2', { allocations: [C], updatedBy: B, updatedAt: 2000 })])
+      const offer = a.epochOffer()
+      assert.ok(offer !== undefined)
+      assert.equal(await b.adoptEpoch(offer, A), true)
+      sync()
+      for (const p of [a, b]) {
+        assert.deepEqual(p.get('p1'), pin('p1', { allocations: [A, B], updatedBy: A }))
+        assert.deepEqual(p.get('p2'), pin('p2', { allocations: [C], updatedBy: B, updatedAt: 2000 }))
+      }
+      await a.stop()
+      await b.stop()
+    })
+  })
+})
+
+test('the state file holds the state as several updates, written while writes go on, none lost', async () => {
+  await withDir(async (dir) => {
+    const a = await open(dir, { compactMinLogBytes: 1 << 30 })
+    const batch = (n: number): PinRecord[] => Array.from({ length: 4000 }, (_, i) => pin(`b${n}-${i}`, { name: 'x'.repeat(100) }))
+    for (let n = 0; n < 5; n++) await a.put(batch(n))
+    await a.remove(['b0-1', 'b4-3999'])
+    // Writes and a removal racing the compaction land in the state or in the new log.
+    await Promise.all([a.compact(), a.put(batch(5)), a.remove(['b1-7'])])
+    await a.stop()
+    const state = await readFile(join(dir, 'pinset.state'))
+    assert.equal(state.readUInt32BE(8), 2, 'format version')
+    let pos = 12
+    pos += 4 + state.readUInt32BE(pos)
+    pos += 4 + state.readUInt32BE(pos)
+    let parts = 0
+    while (pos < state.length) { pos += 4 + state.readUInt32BE(pos); parts++ }
+    assert.equal(pos, state.length)
+    assert.ok(parts > 2, `${parts} parts`)
+    const b = await open(dir)
+    assert.equal(b.size, 6 * 4000 - 3)
+    assert.ok(b.has('b5-3999') && b.has('b0-0') && !b.has('b0-1') && !b.has('b4-3999') && !b.has('b1-7'))
+    await b.stop()
+  })
+})

@@ -190,3 +190,16 @@ test('a new pin overtakes 1,000 pins that keep failing', async (t) => {
   assert.ok(startedBeforeFresh !== undefined && startedBeforeFresh <= 10, `${String(startedBeforeFresh)} failing attempts started before the new pin`)
   assert.equal((await tracker.status(fresh as string)).status, 'pinned')
 })
+
+test('a queued pin that is tracked again is pinned with the newest mode and name', async (t) => {
+  const { kubo, pinset, tracker } = await setup(t, { concurrentPins: 1 })
+  const [slow, a] = await makeCids(2, 't-requeue')
+  // The only worker is busy on `slow` (never available) while `a` waits in the queue.
+  track(pinset, tracker, rec(slow as string))
+  track(pinset, tracker, rec(a as string, { name: 'first' }))
+  assert.equal((await tracker.status(a as string)).status, 'queued')
+  track(pinset, tracker, rec(a as string, { name: 'second', mode: 'direct' }))
+  kubo.makeAvailable(a as string)
+  await waitFor(async () => (await tracker.status(a as string)).status === 'pinned')
+  assert.deepEqual(kubo.pins.get(a as string), { type: 'direct', name: 'second' })
+})
