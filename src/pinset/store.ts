@@ -4,15 +4,8 @@ import { crc32 } from 'node:zlib'
 import { InvalidDatastoreVersionError } from '../errors.js'
 import type { Logger } from '../logger.js'
 
-/**
- * Bump when the on-disk layout changes; a peer refuses to start on a version it does not read.
- * 2: the state file holds its Yjs state as a sequence of length-prefixed updates (version 1: one update).
- */
-export const PINSET_FORMAT_VERSION = 2
-/** Versions this code reads. */
-const READABLE_VERSIONS = [1, 2]
-/** Target size of one update of the state file: the state is written and loaded a part at a time. */
-const STATE_PART_BYTES = 1 << 20
+/** Bump when the on-disk layout changes; a peer refuses to start on another version. */
+export const PINSET_FORMAT_VERSION = 1
 
 const STATE_MAGIC = Buffer.from('PMSTATE\0')
 const LOG_MAGIC = Buffer.from('PMLOG\0\0\0')
@@ -27,11 +20,8 @@ export interface StateMeta {
 }
 
 export interface LoadedPinset {
-  /**
-   * The compacted state, if one was written, as Yjs updates to apply in order. Read from the
-   * file as they are consumed (a million pins are ~100 MB), so iterate it once, right away.
-   */
-  state?: AsyncIterable<Uint8Array>
+  /** The compacted state (a Yjs update), if one was written. */
+  state?: Uint8Array
   meta?: StateMeta
   /** Updates appended since for the state's epoch, in order. A torn tail left by a crash is dropped. */
   updates: Uint8Array[]
@@ -44,8 +34,7 @@ export interface LoadedPinset {
  * files by one state, so restart time follows the live pinset rather than its history.
  *
  * Files: `pinset.state` = magic, u32 format version, u32 reserved, u32 meta length, meta JSON,
- * u32 package length, package, then Yjs updates each as u32 length + update (format 1: one
- * update without length, to the end of the file); `pinset.log` = magic, u32 version, u32 reserved, then
+ * u32 package length, package, Yjs update; `pinset.log` = magic, u32 version, u32 reserved, then
  * frames of u32 length, u32 crc32, u32 epoch number, update. Frames of another epoch than the
  * state's are skipped on load.
  */
@@ -90,28 +79,22 @@ export class PinsetStore {
   }
 
   /**
-   * Writes `state(maxBytes)` (called when the job runs, so it covers every update applied by then;
-   * updates of about `maxBytes`, produced as they are written) as the new state file and starts an
-   * empty log. Appends queued meanwhile land in the new log; replaying an update the state already
-   * holds is harmless in Yjs.
+   * Writes `state()` (called when the job runs, so it covers every update applied by then) as the
+   * new state file and starts an empty log. Appends queued meanwhile land in the new log; replaying
+   * an update the state already holds is harmless in Yjs.
    */
-  async compact (state: (maxBytes: number) => Iterable<Uint8Array>, meta: StateMeta): Promise<void> {
+  async compact (state: () => Uint8Array, meta: StateMeta): Promise<void> {
     await this.enqueue(async () => {
       const json = Buffer.from(JSON.stringify({ epoch: meta.epoch }))
       const pkg = meta.package ?? new Uint8Array(0)
-      let bytes = 0
-      await this.writeAtomically('pinset.state', STATE_MAGIC, Buffer.concat([u32(json.length), json, u32(pkg.length), pkg]), async (fh) => {
-        for (const part of state(STATE_PART_BYTES)) {
-          await writeAll(fh, u32(part.length))
-          await writeAll(fh, part)
-          bytes += 4 + part.length
-        }
-      })
+      const bytes = state()
+      // The state is written as it is, not concatenated with the rest: at a million pins it is ~100 MB.
+      await this.writeAtomically('pinset.state', STATE_MAGIC, Buffer.concat([u32(json.length), json, u32(pkg.length), pkg]), bytes)
       await this.handle?.close()
       this.handle = undefined
       await this.writeAtomically('pinset.log', LOG_MAGIC, new Uint8Array(0))
       this.handle = await open(join(this.dir, 'pinset.log'), 'a')
-      this.stateSize = bytes
+      this.stateSize = bytes.length
       this.logSize = HEADER_BYTES
     })
   }
@@ -148,22 +131,19 @@ export class PinsetStore {
 
   private async load (): Promise<LoadedPinset> {
     const loaded: LoadedPinset = { updates: [] }
-    const statePath = join(this.dir, 'pinset.state')
-    const head = await readHead(statePath)
-    if (head !== undefined) {
-      const version = checkHeader(head.bytes, STATE_MAGIC, 'pinset.state')
+    const state = await readOptional(join(this.dir, 'pinset.state'))
+    if (state !== undefined) {
+      checkHeader(state, STATE_MAGIC, 'pinset.state')
       let pos = HEADER_BYTES
-      const metaLen = head.bytes.readUInt32BE(pos)
-      const fixed = await readRange(statePath, 0, HEADER_BYTES + 4 + metaLen + 4)
-      const meta = JSON.parse(fixed.subarray(pos + 4, pos + 4 + metaLen).toString()) as StateMeta
+      const metaLen = state.readUInt32BE(pos)
+      const meta = JSON.parse(state.subarray(pos + 4, pos + 4 + metaLen).toString()) as StateMeta
       pos += 4 + metaLen
-      const pkgLen = fixed.readUInt32BE(pos)
-      pos += 4
-      if (pkgLen > 0) meta.package = await readRange(statePath, pos, pkgLen)
-      pos += pkgLen
+      const pkgLen = state.readUInt32BE(pos)
+      if (pkgLen > 0) meta.package = state.subarray(pos + 4, pos + 4 + pkgLen)
+      pos += 4 + pkgLen
       loaded.meta = meta
-      loaded.state = readStateParts(statePath, pos, head.size, version)
-      this.stateSize = head.size - pos
+      loaded.state = state.subarray(pos)
+      this.stateSize = loaded.state.length
     }
     const epoch = loaded.meta?.epoch.n ?? 0
     const logPath = join(this.dir, 'pinset.log')
@@ -197,7 +177,7 @@ export class PinsetStore {
     return loaded
   }
 
-  private async writeAtomically (name: string, magic: Buffer, payload: Uint8Array, rest?: (fh: FileHandle) => Promise<void>): Promise<void> {
+  private async writeAtomically (name: string, magic: Buffer, payload: Uint8Array, tail?: Uint8Array): Promise<void> {
     const tmp = join(this.dir, `${name}.tmp`)
     const header = Buffer.alloc(HEADER_BYTES)
     magic.copy(header, 0)
@@ -206,7 +186,7 @@ export class PinsetStore {
     try {
       await fh.write(header)
       if (payload.length > 0) await fh.write(payload)
-      await rest?.(fh)
+      if (tail !== undefined && tail.length > 0) await writeAll(fh, tail)
       await fh.sync()
     } finally {
       await fh.close()
@@ -229,63 +209,14 @@ function u32 (n: number): Buffer {
   return b
 }
 
-/** Checks magic and version; returns the version. */
-function checkHeader (buf: Buffer, magic: Buffer, name: string): number {
+function checkHeader (buf: Buffer, magic: Buffer, name: string): void {
   if (buf.length < HEADER_BYTES || !buf.subarray(0, 8).equals(magic)) {
     throw new InvalidDatastoreVersionError(`${name} is not a pinmesh pinset file`)
   }
   const version = buf.readUInt32BE(8)
-  if (!READABLE_VERSIONS.includes(version)) {
-    throw new InvalidDatastoreVersionError(`${name} has format version ${version}; this pinmesh reads versions ${READABLE_VERSIONS.join(', ')}`)
+  if (version !== PINSET_FORMAT_VERSION) {
+    throw new InvalidDatastoreVersionError(`${name} has format version ${version}; this pinmesh reads version ${PINSET_FORMAT_VERSION}`)
   }
-  return version
-}
-
-/** The first bytes of a file (header and meta length) and its size, or undefined if it does not exist. */
-async function readHead (path: string): Promise<{ bytes: Buffer, size: number } | undefined> {
-  let fh: FileHandle
-  try { fh = await open(path, 'r') } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
-  try {
-    const { size } = await fh.stat()
-    const bytes = Buffer.alloc(Math.min(size, HEADER_BYTES + 4))
-    await fh.read(bytes, 0, bytes.length, 0)
-    return { bytes, size }
-  } finally { await fh.close() }
-}
-
-async function readRange (path: string, position: number, length: number): Promise<Buffer> {
-  const fh = await open(path, 'r')
-  try {
-    const buf = Buffer.alloc(length)
-    const { bytesRead } = await fh.read(buf, 0, length, position)
-    if (bytesRead < length) throw new InvalidDatastoreVersionError('pinset.state is truncated')
-    return buf
-  } finally { await fh.close() }
-}
-
-/** The Yjs updates of a state file from `pos`, one buffer at a time. */
-async function * readStateParts (path: string, pos: number, size: number, version: number): AsyncGenerator<Uint8Array> {
-  const fh = await open(path, 'r')
-  const read = async (position: number, length: number): Promise<Buffer> => {
-    const buf = Buffer.alloc(length)
-    const { bytesRead } = await fh.read(buf, 0, length, position)
-    if (bytesRead < length) throw new InvalidDatastoreVersionError('pinset.state is truncated')
-    return buf
-  }
-  try {
-    if (version === 1) {
-      if (size > pos) yield await read(pos, size - pos)
-      return
-    }
-    while (pos < size) {
-      const len = (await read(pos, 4)).readUInt32BE(0)
-      yield await read(pos + 4, len)
-      pos += 4 + len
-    }
-  } finally { await fh.close() }
 }
 
 async function readOptional (path: string): Promise<Buffer | undefined> {

@@ -58,7 +58,7 @@ export class YjsPinSet implements PinSet {
     const started = Date.now()
     const { store, loaded } = await PinsetStore.open(this.init.dir, this.log)
     const { doc, kv, codes } = this.newDoc()
-    if (loaded.state !== undefined) for await (const part of loaded.state) Y.applyUpdate(doc, part, LOAD)
+    if (loaded.state !== undefined) Y.applyUpdate(doc, loaded.state, LOAD)
     if (loaded.updates.length > 0) doc.transact(() => { for (const u of loaded.updates) Y.applyUpdate(doc, u, LOAD) }, LOAD)
     this.store = store
     const epoch = loaded.meta?.epoch ?? GENESIS
@@ -203,16 +203,11 @@ export class YjsPinSet implements PinSet {
     if (store === undefined || cur === undefined || this.compacting) return
     this.compacting = true
     try {
-      await store.compact(max => this.stateParts(cur.doc, max), { epoch: cur.epoch, package: cur.pkg })
+      await store.compact(() => Y.encodeStateAsUpdate(cur.doc), { epoch: cur.epoch, package: cur.pkg })
       this.log.debug({ stateBytes: store.stateBytes }, 'pinset compacted')
     } finally {
       this.compacting = false
     }
-  }
-
-  /** The whole state of `doc` in parts, for the state file (see state-parts.ts). */
-  private stateParts (doc: Y.Doc, maxBytes: number): Iterable<Uint8Array> {
-    return encodeStateAsParts(doc, Y.encodeStateVector(new Map()), maxBytes)
   }
 
   private newDoc (): { doc: Y.Doc, kv: YArrayKv, codes: PeerCodes } {
@@ -248,7 +243,7 @@ export class YjsPinSet implements PinSet {
     this.cur = cur
     const persistOnly = this.attach(cur, false)
     const store = this.store
-    if (store !== undefined) await store.compact(max => this.stateParts(cur.doc, max), { epoch: cur.epoch, package: cur.pkg })
+    if (store !== undefined) await store.compact(() => Y.encodeStateAsUpdate(cur.doc), { epoch: cur.epoch, package: cur.pkg })
     if (migration !== undefined) {
       // Peer codes are per document: carried values are rewritten with the new document's codes.
       let sets: string[] = []

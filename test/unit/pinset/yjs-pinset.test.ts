@@ -253,28 +253,3 @@ test('peer codes reach other peers with the records and move with them to a new 
     })
   })
 })
-
-test('the state file holds the state as several updates, written while writes go on, none lost', async () => {
-  await withDir(async (dir) => {
-    const a = await open(dir, { compactMinLogBytes: 1 << 30 })
-    const batch = (n: number): PinRecord[] => Array.from({ length: 4000 }, (_, i) => pin(`b${n}-${i}`, { name: 'x'.repeat(100) }))
-    for (let n = 0; n < 5; n++) await a.put(batch(n))
-    await a.remove(['b0-1', 'b4-3999'])
-    // Writes and a removal racing the compaction land in the state or in the new log.
-    await Promise.all([a.compact(), a.put(batch(5)), a.remove(['b1-7'])])
-    await a.stop()
-    const state = await readFile(join(dir, 'pinset.state'))
-    assert.equal(state.readUInt32BE(8), 2, 'format version')
-    let pos = 12
-    pos += 4 + state.readUInt32BE(pos)
-    pos += 4 + state.readUInt32BE(pos)
-    let parts = 0
-    while (pos < state.length) { pos += 4 + state.readUInt32BE(pos); parts++ }
-    assert.equal(pos, state.length)
-    assert.ok(parts > 2, `${parts} parts`)
-    const b = await open(dir)
-    assert.equal(b.size, 6 * 4000 - 3)
-    assert.ok(b.has('b5-3999') && b.has('b0-0') && !b.has('b0-1') && !b.has('b4-3999') && !b.has('b1-7'))
-    await b.stop()
-  })
-})
