@@ -49,11 +49,6 @@ export interface ReplicatedDoc {
   /** Everything the holder of `stateVector` lacks, as one Yjs update. */
   diff (stateVector: Uint8Array): Uint8Array
   /**
-   * The same difference as a sequence of updates of about `maxBytes` each, each applicable as it
-   * arrives (see state-parts.ts). Produced lazily; stops early if the epoch changes meanwhile.
-   */
-  diffParts (stateVector: Uint8Array, maxBytes: number): Iterable<Uint8Array>
-  /**
    * Applies updates of `epoch` received from `fromPeer` (already checked for trust) in one
    * transaction. Returns false, applying nothing, when `epoch` is not the current one.
    */

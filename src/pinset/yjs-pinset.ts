@@ -5,7 +5,6 @@ import { NotStartedError } from '../errors.js'
 import { YArrayKv, type KvChange } from './kv.js'
 import { encodeRecord, decodeRecord, PeerCodes } from './record-codec.js'
 import { PinsetStore } from './store.js'
-import { encodeStateAsParts } from './state-parts.js'
 import { RecentRemovals } from './recent-removals.js'
 import { GENESIS, buildEpoch, migrate, compareEpochs, sameEpoch, encodePackage, decodePackage, type EpochId, type EpochPackage } from './epoch.js'
 import type { PinSet, PinSetChange, EpochOffer } from './types.js'
@@ -134,13 +133,6 @@ export class YjsPinSet implements PinSet {
   epoch (): EpochId { return this.require().epoch }
   stateVector (): Uint8Array { return Y.encodeStateVector(this.require().doc) }
   diff (stateVector: Uint8Array): Uint8Array { return Y.encodeStateAsUpdate(this.require().doc, stateVector) }
-  * diffParts (stateVector: Uint8Array, maxBytes: number): IterableIterator<Uint8Array> {
-    const { doc } = this.require()
-    for (const part of encodeStateAsParts(doc, stateVector, maxBytes)) {
-      yield part
-      if (this.cur?.doc !== doc) return
-    }
-  }
 
   applyRemote (updates: readonly Uint8Array[], fromPeer: string, epoch: EpochId): boolean {
     const { doc, epoch: mine } = this.require()

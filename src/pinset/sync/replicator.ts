@@ -13,7 +13,7 @@ import { TrustPolicy, gossipVerdict } from './trust.js'
 import { STREAM_READ_BUFFER_BYTES } from '../../net/index.js'
 import { withTimeout, type ClearableSignal } from '../../utils/signals.js'
 import {
-  pinsetTopic, SYNC_PROTOCOL, MAX_MESSAGE_BYTES, MSG_HELLO, MSG_OFFER, MSG_STEP2_PART, STEP2_PART_BYTES,
+  pinsetTopic, SYNC_PROTOCOL, MAX_MESSAGE_BYTES, MSG_HELLO, MSG_OFFER,
   encodeUpdates, encodeNudge, decodeGossip, updateOverhead, frames, FrameAssembler
 } from './wire.js'
 
@@ -332,23 +332,12 @@ export class PinsetReplicator implements Startable {
       const type = decoding.readVarUint(d)
       const payload = decoding.readVarUint8Array(d)
       if (type === messageYjsSyncStep1 && !sentStep2) {
-        // Step 2 in parts, so neither side holds the whole difference at once; the last part goes as step 2.
-        let held: Uint8Array | undefined
-        for (const part of this.c.doc.diffParts(payload, STEP2_PART_BYTES)) {
-          const ready = held
-          if (ready !== undefined) await send(MSG_STEP2_PART, e => { encoding.writeVarUint8Array(e, ready) })
-          held = part
-        }
-        const last = held ?? new Uint8Array(0)
-        await send(messageYjsSyncStep2, e => { encoding.writeVarUint8Array(e, last) })
+        await send(messageYjsSyncStep2, e => { encoding.writeVarUint8Array(e, this.c.doc.diff(payload)) })
         sentStep2 = true
-      } else if (type === messageYjsSyncStep2 || type === MSG_STEP2_PART) {
-        if (type === messageYjsSyncStep2) gotStep2 = true
-        if (this.trust?.isTrusted(remote) === true) {
-          if (payload.length > 0) this.c.doc.applyRemote([payload], remote, epoch)
-        } else if (gotStep2) {
-          this.trust?.ignored(remote, 'sync')
-        }
+      } else if (type === messageYjsSyncStep2) {
+        gotStep2 = true
+        if (this.trust?.isTrusted(remote) === true) this.c.doc.applyRemote([payload], remote, epoch)
+        else this.trust?.ignored(remote, 'sync')
       }
     }
   }

@@ -8,8 +8,8 @@ export function pinsetTopic (clusterName: string): string {
   return `/pinmesh/pinset/1/${createHash('sha256').update(clusterName).digest('hex').slice(0, 32)}`
 }
 
-/** The catch-up stream protocol. 1.1.0: step 2 comes in parts (a 1.0.0 peer would keep only the first). */
-export const SYNC_PROTOCOL = '/pinmesh/pinset-sync/1.1.0'
+/** The catch-up stream protocol. */
+export const SYNC_PROTOCOL = '/pinmesh/pinset-sync/1.0.0'
 
 /** Largest gossip message and sync frame payload. go-libp2p-pubsub's default RPC limit. */
 export const MAX_MESSAGE_BYTES = 1 << 20
@@ -42,11 +42,6 @@ export function encodeNudge (epoch: EpochId): Uint8Array {
 /** Catch-up messages besides y-protocols' step 1 (0) and step 2 (1). */
 export const MSG_HELLO = 100
 export const MSG_OFFER = 101
-/** One part of a step 2 sent in several (see ReplicatedDoc.diffParts); the last part is sent as step 2. */
-export const MSG_STEP2_PART = 102
-
-/** Target size of one step 2 part: one frame, with room for the size estimate's error. */
-export const STEP2_PART_BYTES = 512 * 1024
 
 /** Bytes one update adds to an updates message. */
 export function updateOverhead (update: Uint8Array): number {
