@@ -3,13 +3,17 @@ import * as decoding from 'lib0/decoding'
 import { createHash } from 'node:crypto'
 import { encodeEpochId, decodeEpochId, type EpochId } from '../epoch.js'
 
-/** Gossip topic of a cluster's pinset: clusters with different names never mix. */
+/**
+ * Gossip topic of a cluster's pinset: clusters with different names never mix. The version (2:
+ * record encoding version 2, which earlier releases cannot decode) keeps peers of releases that
+ * cannot read each other's records apart, as SYNC_PROTOCOL's does.
+ */
 export function pinsetTopic (clusterName: string): string {
-  return `/pinmesh/pinset/1/${createHash('sha256').update(clusterName).digest('hex').slice(0, 32)}`
+  return `/pinmesh/pinset/2/${createHash('sha256').update(clusterName).digest('hex').slice(0, 32)}`
 }
 
-/** The catch-up stream protocol. */
-export const SYNC_PROTOCOL = '/pinmesh/pinset-sync/1.0.0'
+/** The catch-up stream protocol (2.0.0: record encoding version 2). */
+export const SYNC_PROTOCOL = '/pinmesh/pinset-sync/2.0.0'
 
 /** Largest gossip message and sync frame payload. go-libp2p-pubsub's default RPC limit. */
 export const MAX_MESSAGE_BYTES = 1 << 20
