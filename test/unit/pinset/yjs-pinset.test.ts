@@ -24,6 +24,17 @@ async function open (dir: string, init: Partial<ConstructorParameters<typeof Yjs
   return p
 }
 
+/** Two pinsets in their own directories, stopped and removed afterwards. */
+async function withTwo (fn: (a: YjsPinSet, b: YjsPinSet) => Promise<void>, bInit: Parameters<typeof open>[1] = {}): Promise<void> {
+  await withDir(async (dir) => {
+    await withDir(async (dir2) => {
+      const a = await open(dir)
+      const b = await open(dir2, bInit)
+      try { await fn(a, b) } finally { await a.stop(); await b.stop() }
+    })
+  })
+}
+
 test('pins survive a restart with every field intact', async () => {
   await withDir(async (dir) => {
     const a = await open(dir)
@@ -49,25 +60,19 @@ test('put resolves only after the change is in the log on disk', async () => {
 })
 
 test('change events report local and remote adds, updates and removals', async () => {
-  await withDir(async (dir) => {
-    await withDir(async (dir2) => {
-      const a = await open(dir)
-      const b = await open(dir2)
-      const seenA: PinSetChange[] = []
-      const seenB: PinSetChange[] = []
-      a.onChange(c => seenA.push(c))
-      b.onChange(c => seenB.push(c))
-      a.onLocalUpdate((u, epoch) => { b.applyRemote([u], 'peerA', epoch) })
-      await a.put([pin('x')])
-      await a.put([pin('x', { name: 'renamed', updatedAt: 2000 })])
-      await a.remove(['x'])
-      const summary = (cs: PinSetChange[]): string[] => cs.map(c => `${c.local ? 'L' : 'R'}:${c.added.length}/${c.updated.length}/${c.removed.length}`)
-      assert.deepEqual(summary(seenA), ['L:1/0/0', 'L:0/1/0', 'L:0/0/1'])
-      assert.deepEqual(summary(seenB), ['R:1/0/0', 'R:0/1/0', 'R:0/0/1'])
-      assert.equal(seenB[1]?.updated[0]?.after.name, 'renamed')
-      await a.stop()
-      await b.stop()
-    })
+  await withTwo(async (a, b) => {
+    const seenA: PinSetChange[] = []
+    const seenB: PinSetChange[] = []
+    a.onChange(c => seenA.push(c))
+    b.onChange(c => seenB.push(c))
+    a.onLocalUpdate((u, epoch) => { b.applyRemote([u], 'peerA', epoch) })
+    await a.put([pin('x')])
+    await a.put([pin('x', { name: 'renamed', updatedAt: 2000 })])
+    await a.remove(['x'])
+    const summary = (cs: PinSetChange[]): string[] => cs.map(c => `${c.local ? 'L' : 'R'}:${c.added.length}/${c.updated.length}/${c.removed.length}`)
+    assert.deepEqual(summary(seenA), ['L:1/0/0', 'L:0/1/0', 'L:0/0/1'])
+    assert.deepEqual(summary(seenB), ['R:1/0/0', 'R:0/1/0', 'R:0/0/1'])
+    assert.equal(seenB[1]?.updated[0]?.after.name, 'renamed')
   })
 })
 
@@ -122,79 +127,55 @@ test('a pinset written by another format version is refused', async () => {
 })
 
 /** Sends each side what the other lacks. */
-function exchange (a: YjsPinSet, b: YjsPinSet): void {
-  b.applyRemote([a.diff(b.stateVector())], 'peerA', b.epoch())
-  a.applyRemote([b.diff(a.stateVector())], 'peerB', a.epoch())
+function exchange (a: YjsPinSet, b: YjsPinSet, ids = ['peerA', 'peerB']): void {
+  b.applyRemote([a.diff(b.stateVector())], ids[0] as string, b.epoch())
+  a.applyRemote([b.diff(a.stateVector())], ids[1] as string, a.epoch())
 }
 const settle = async (): Promise<void> => { for (let i = 0; i < 5; i++) await new Promise(resolve => setImmediate(resolve)) }
+/** Exchanges, lets the deletions conflict resolution queues run, and exchanges again. */
+async function converge (a: YjsPinSet, b: YjsPinSet): Promise<void> { exchange(a, b); await settle(); exchange(a, b) }
 
 test('an unpin wins over a concurrent rewrite of the same pin by another peer (re-allocation), on both peers', async () => {
-  await withDir(async (dir) => {
-    await withDir(async (dir2) => {
-      const a = await open(dir)
-      const b = await open(dir2)
-      await a.put([pin('p'), pin('q')])
-      exchange(a, b)
-      // Concurrently: a re-allocates p and q (same version: a re-allocation keeps updatedAt), b unpins p.
-      await a.put([pin('p', { allocations: ['peerC'] }), pin('q', { allocations: ['peerC'] })])
-      await b.remove(['p'])
-      exchange(a, b)
-      await settle()
-      exchange(a, b)
-      for (const s of [a, b]) {
-        assert.equal(s.has('p'), false, 'the unpinned pin stays unpinned')
-        assert.deepEqual(s.get('q')?.allocations, ['peerC'], 'the other rewrite is kept')
-      }
-      // Pinned again afterwards through a peer that had seen the removal (a new generation): kept.
-      await a.put([pin('p', { createdAt: 4000, updatedAt: 4000 })])
-      exchange(a, b)
-      await settle()
-      exchange(a, b)
-      for (const s of [a, b]) assert.equal(s.get('p')?.createdAt, 4000)
-      await a.stop()
-      await b.stop()
-    })
+  await withTwo(async (a, b) => {
+    await a.put([pin('p'), pin('q')])
+    exchange(a, b)
+    // Concurrently: a re-allocates p and q (same version: a re-allocation keeps updatedAt), b unpins p.
+    await a.put([pin('p', { allocations: ['peerC'] }), pin('q', { allocations: ['peerC'] })])
+    await b.remove(['p'])
+    await converge(a, b)
+    for (const s of [a, b]) {
+      assert.equal(s.has('p'), false, 'the unpinned pin stays unpinned')
+      assert.deepEqual(s.get('q')?.allocations, ['peerC'], 'the other rewrite is kept')
+    }
+    // Pinned again afterwards through a peer that had seen the removal (a new generation): kept.
+    await a.put([pin('p', { createdAt: 4000, updatedAt: 4000 })])
+    await converge(a, b)
+    for (const s of [a, b]) assert.equal(s.get('p')?.createdAt, 4000)
   })
 })
 
 test('the removal is remembered only for removeWinsMs', async () => {
-  await withDir(async (dir) => {
-    await withDir(async (dir2) => {
-      const a = await open(dir)
-      const b = await open(dir2, { removeWinsMs: 0 })
-      await a.put([pin('p')])
-      exchange(a, b)
-      await a.put([pin('p', { allocations: ['peerC'] })])
-      await b.remove(['p'])
-      await new Promise(resolve => setTimeout(resolve, 5))
-      exchange(a, b)
-      await settle()
-      exchange(a, b)
-      // Without the memory, the rewrite survives: what the removal memory exists to prevent.
-      for (const s of [a, b]) assert.deepEqual(s.get('p')?.allocations, ['peerC'])
-      await a.stop()
-      await b.stop()
-    })
-  })
+  await withTwo(async (a, b) => {
+    await a.put([pin('p')])
+    exchange(a, b)
+    await a.put([pin('p', { allocations: ['peerC'] })])
+    await b.remove(['p'])
+    await new Promise(resolve => setTimeout(resolve, 5))
+    await converge(a, b)
+    // Without the memory, the rewrite survives: what the removal memory exists to prevent.
+    for (const s of [a, b]) assert.deepEqual(s.get('p')?.allocations, ['peerC'])
+  }, { removeWinsMs: 0 })
 })
 
 test('a pin requested again through a peer that had not yet seen the unpin is kept (a newer request, not a rewrite)', async () => {
-  await withDir(async (dir) => {
-    await withDir(async (dir2) => {
-      const a = await open(dir)
-      const b = await open(dir2)
-      await a.put([pin('p')])
-      exchange(a, b)
-      // The client unpins through b, then pins again through a before a heard of the unpin.
-      await b.remove(['p'])
-      await a.put([pin('p', { name: 'again', updatedAt: 5000 })])
-      exchange(a, b)
-      await settle()
-      exchange(a, b)
-      for (const s of [a, b]) assert.equal(s.get('p')?.name, 'again')
-      await a.stop()
-      await b.stop()
-    })
+  await withTwo(async (a, b) => {
+    await a.put([pin('p')])
+    exchange(a, b)
+    // The client unpins through b, then pins again through a before a heard of the unpin.
+    await b.remove(['p'])
+    await a.put([pin('p', { name: 'again', updatedAt: 5000 })])
+    await converge(a, b)
+    for (const s of [a, b]) assert.equal(s.get('p')?.name, 'again')
   })
 })
 
@@ -223,33 +204,24 @@ test('a pinset written by the previous release (version 1 records) opens, and ta
 })
 
 test('peer codes reach other peers with the records and move with them to a new epoch', async () => {
-  await withDir(async (dir) => {
-    await withDir(async (dir2) => {
-      const A = '12D3KooWGzBnM5bWLyGvUXHcCk8R4DKi1HQ2t8ZuY2K5wY7Qn4Ys'
-      const B = '12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK'
-      const C = '12D3KooWCyBE4e2ojMoS3hv6zxRnc2yxKYaVdu1HU37LRWoFWcXd'
-      const a = await open(dir)
-      const b = await open(dir2)
-      const sync = (): void => {
-        b.applyRemote([a.diff(b.stateVector())], A, b.epoch())
-        a.applyRemote([b.diff(a.stateVector())], B, a.epoch())
-      }
-      await a.put([pin('p1', { allocations: [A, B], updatedBy: A })])
-      sync()
-      assert.deepEqual(b.get('p1'), pin('p1', { allocations: [A, B], updatedBy: A }))
-      await a.rebuild(A)
-      // b, still on the old epoch, writes with a peer id the new epoch's codes do not know yet.
-      await b.put([pin('p2', { allocations: [C], updatedBy: B, updatedAt: 2000 })])
-      const offer = a.epochOffer()
-      assert.ok(offer !== undefined)
-      assert.equal(await b.adoptEpoch(offer, A), true)
-      sync()
-      for (const p of [a, b]) {
-        assert.deepEqual(p.get('p1'), pin('p1', { allocations: [A, B], updatedBy: A }))
-        assert.deepEqual(p.get('p2'), pin('p2', { allocations: [C], updatedBy: B, updatedAt: 2000 }))
-      }
-      await a.stop()
-      await b.stop()
-    })
+  await withTwo(async (a, b) => {
+    const A = '12D3KooWGzBnM5bWLyGvUXHcCk8R4DKi1HQ2t8ZuY2K5wY7Qn4Ys'
+    const B = '12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK'
+    const C = '12D3KooWCyBE4e2ojMoS3hv6zxRnc2yxKYaVdu1HU37LRWoFWcXd'
+    const sync = (): void => { exchange(a, b, [A, B]) }
+    await a.put([pin('p1', { allocations: [A, B], updatedBy: A })])
+    sync()
+    assert.deepEqual(b.get('p1'), pin('p1', { allocations: [A, B], updatedBy: A }))
+    await a.rebuild(A)
+    // b, still on the old epoch, writes with a peer id the new epoch's codes do not know yet.
+    await b.put([pin('p2', { allocations: [C], updatedBy: B, updatedAt: 2000 })])
+    const offer = a.epochOffer()
+    assert.ok(offer !== undefined)
+    assert.equal(await b.adoptEpoch(offer, A), true)
+    sync()
+    for (const p of [a, b]) {
+      assert.deepEqual(p.get('p1'), pin('p1', { allocations: [A, B], updatedBy: A }))
+      assert.deepEqual(p.get('p2'), pin('p2', { allocations: [C], updatedBy: B, updatedAt: 2000 }))
+    }
   })
 })
