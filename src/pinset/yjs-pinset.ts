@@ -3,7 +3,7 @@ import type { Logger } from '../logger.js'
 import type { PinRecord } from '../types.js'
 import { NotStartedError } from '../errors.js'
 import { YArrayKv, type KvChange } from './kv.js'
-import { encodeRecord, decodeRecord, PeerCodes } from './record-codec.js'
+import { encodeRecord, decodeRecord, encodedCid, PeerCodes } from './record-codec.js'
 import { PinsetStore } from './store.js'
 import { RecentRemovals } from './recent-removals.js'
 import { GENESIS, buildEpoch, migrate, compareEpochs, sameEpoch, encodePackage, decodePackage, type EpochId, type EpochPackage } from './epoch.js'
@@ -229,7 +229,7 @@ export class YjsPinSet implements PinSet {
   private async switchTo (next: { doc: Y.Doc, kv: YArrayKv, codes: PeerCodes }, pkg: EpochPackage, migration?: { sets: string[], deletes: Array<{ client: number, clock: number }> }): Promise<void> {
     const old = this.require()
     const before = new Map<string, string>()
-    for (const s of old.kv.slots()) before.set(s.value.slice(0, s.value.indexOf('\x1f')), s.value)
+    for (const s of old.kv.slots()) before.set(encodedCid(s.value), s.value)
     old.detach()
     const cur: Current = { epoch: pkg.id, doc: next.doc, kv: next.kv, codes: next.codes, pkg: encodePackage(pkg), detach: () => {} }
     this.cur = cur
@@ -252,7 +252,7 @@ export class YjsPinSet implements PinSet {
       if (now !== was) changes.push({ key, before: was, after: now })
     }
     for (const value of cur.kv.values()) {
-      const key = value.slice(0, value.indexOf('\x1f'))
+      const key = encodedCid(value)
       if (!before.has(key)) changes.push({ key, after: value })
     }
     if (changes.length > 0) this.emitChange(changes, false, old.codes)
