@@ -127,6 +127,12 @@ export class StatelessTracker implements PinTracker {
    * Bounded, since it grows while Kubo is unreachable.
    */
   private readonly unverified = new Map<string, number>()
+  /**
+   * Kubo's final progress (nodes and bytes of the whole DAG) of pins this tracker made lately,
+   * reported with their `pinned` status: a `pin add --progress` waiting on the pin ends with that
+   * count, as Kubo's does. The most recent MAX_FINISHED only.
+   */
+  private readonly finished = new Map<string, { nodes: number, bytes: number }>()
   /** Changes this tracker saw while a Kubo listing was running, applied over that listing when it ends. */
   private readonly listings = new Set<Map<string, KuboPinType | undefined>>()
   private recoverTimer?: NodeJS.Timeout
@@ -159,6 +165,7 @@ export class StatelessTracker implements PinTracker {
     for (const op of this.ops.values()) { op.controller?.abort(); clearTimeout(op.retryTimer) }
     this.ops.clear()
     this.unverified.clear()
+    this.finished.clear()
   }
 
   queued (): number { return this.waiting }
@@ -182,7 +189,9 @@ export class StatelessTracker implements PinTracker {
     const record = this.c.pinset.get(cid)
     const held = await this.c.kubo.pinType(cid, options)
     this.setKuboPin(cid, held === 'indirect' ? undefined : held)
-    return this.info(cid, this.computed(record, held))
+    const info = this.info(cid, this.computed(record, held))
+    const done = info.status === 'pinned' ? this.finished.get(cid) : undefined
+    return done !== undefined ? { ...info, progress: done } : info
   }
 
   async statusAll (options: { signal?: AbortSignal } = {}): Promise<PinInfo[]> {
@@ -288,6 +297,7 @@ export class StatelessTracker implements PinTracker {
   }
 
   private enqueue (type: OpType, record: PinRecord): void {
+    this.finished.delete(record.cid)
     const existing = this.ops.get(record.cid)
     if (existing !== undefined) {
       if (existing.type === type && existing.phase !== 'error') { existing.setPin(record); return }
@@ -371,6 +381,7 @@ export class StatelessTracker implements PinTracker {
           signal
         })
         this.setKuboPin(op.cid, op.mode)
+        if (this.ops.get(op.cid) === op && op.progress !== undefined && op.progress.nodes > 0) this.rememberFinished(op.cid, op.progress)
       } else {
         await this.c.kubo.pinRm(op.cid, { signal })
         this.setKuboPin(op.cid, undefined)
@@ -387,6 +398,12 @@ export class StatelessTracker implements PinTracker {
     } finally {
       op.controller = undefined
     }
+  }
+
+  private rememberFinished (cid: string, progress: { nodes: number, bytes: number }): void {
+    this.finished.delete(cid)
+    this.finished.set(cid, progress)
+    if (this.finished.size > MAX_FINISHED) this.finished.delete(this.finished.keys().next().value as string)
   }
 
   private scheduleRetry (op: Operation): void {
@@ -426,6 +443,9 @@ export class StatelessTracker implements PinTracker {
 const MAX_UNVERIFIED = 10_000
 /** How long after an upload its pins are left alone by the recover pass, waiting for the cluster pin. */
 const UPLOAD_GRACE_MS = 30_000
+
+/** Completed pins whose final Kubo progress is remembered, at most (the waiters of a pin ask within seconds). */
+const MAX_FINISHED = 1024
 
 /** What is left of a removed pin: enough for the unpin operation. */
 function removedPin (cid: string, held: KuboPinType): PinRecord {

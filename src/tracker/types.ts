@@ -18,7 +18,10 @@ export interface PinInfo {
   attempts: number
   /** Whether the operation is in the priority lane. */
   priority: boolean
-  /** Kubo's progress of a running pin: blocks and bytes fetched. */
+  /**
+   * Kubo's progress of a running pin: blocks and bytes fetched so far. On a `pinned` status from
+   * `status(cid)`, the final count of a pin this tracker made lately (the whole DAG), if known.
+   */
   progress?: { nodes: number, bytes: number }
   /** Unix ms of the last status change. */
   updatedAt: number
