@@ -12,6 +12,7 @@ import { canonicalCid } from '../utils/cid.js'
 import { isAllocatedTo } from '../tracker/index.js'
 import { electedPeer } from './election.js'
 import { pinOptionsFromQuery } from './pin-options.js'
+import { pinProgress } from './progress.js'
 import { queryFlag } from '../utils/go-bool.js'
 import { fanout, pinnedRoot, type FanoutOutput, type FanoutResult, type OpenDestination, type AddDestination } from '../adder/index.js'
 import type { Cluster, ClusterIdentity, ClusterPeer, ClusterRepoStat, GlobalPinInfo, PinRequest, UploadRequest } from './types.js'
@@ -256,14 +257,12 @@ export class PinsetCluster implements Cluster, Startable {
       const needed = info.replicationMin > 0 ? Math.min(info.replicationMin, relevant.length) : relevant.length
       const states = relevant.map(p => info.peerMap[p])
       const pinned = states.filter(s => s?.status === 'pinned').length
+      // Before returning too: the final count, as Kubo's last progress line has it.
+      const progress = options.onProgress !== undefined ? pinProgress(info, relevant, this.c.self) : undefined
+      if (progress !== undefined) options.onProgress?.(progress.nodes, progress.bytes)
       if (pinned >= needed) return info
       const failed = states.filter(s => s?.status === 'pin_error')
       if (relevant.length - failed.length < needed) throw new Error(failed[0]?.error ?? 'pin failed on the allocated peers')
-      const progress = states.filter(s => s?.progress !== undefined).map(s => s?.progress as { nodes: number, bytes: number })
-      if (progress.length > 0) {
-        const best = progress.reduce((a, b) => (b.nodes > a.nodes ? b : a))
-        options.onProgress?.(best.nodes, best.bytes)
-      }
       await sleep(this.init.statusPollMs, options.signal)
     }
   }

@@ -102,8 +102,9 @@ export interface Cluster {
   statusAll (options?: { signal?: AbortSignal }): Promise<GlobalPinInfo[]>
   /**
    * Resolves once `cid` is pinned on as many allocated peers as it needs (replicationMin, or
-   * every allocated peer), calling `onProgress` with Kubo's fetch progress meanwhile. Rejects
-   * when that can no longer happen (enough peers report pin_error).
+   * every allocated peer), calling `onProgress` with Kubo's fetch progress meanwhile (see
+   * pinProgress: this peer's Kubo when it is allocated) and, if known, with the final count before
+   * it resolves. Rejects when that can no longer happen (enough peers report pin_error).
    */
   waitPinned (cid: string, options?: { signal?: AbortSignal, onProgress?: (nodes: number, bytes: number) => void }): Promise<GlobalPinInfo>
   /** Retries a failing or missing pin on every peer. */
