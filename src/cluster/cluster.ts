@@ -13,7 +13,7 @@ import { isAllocatedTo } from '../tracker/index.js'
 import { electedPeer } from './election.js'
 import { pinOptionsFromQuery } from './pin-options.js'
 import { pinProgress } from './progress.js'
-import { queryFlag } from '../utils/go-bool.js'
+import { parseGoBool, queryFlag } from '../utils/go-bool.js'
 import { fanout, pinnedRoot, type FanoutOutput, type FanoutResult, type OpenDestination, type AddDestination } from '../adder/index.js'
 import type { Cluster, ClusterIdentity, ClusterPeer, ClusterRepoStat, GlobalPinInfo, PinRequest, UploadRequest } from './types.js'
 
@@ -337,7 +337,7 @@ export class PinsetCluster implements Cluster, Startable {
     const targets = o.local || single ? [this.c.self] : allocations
     // add, block/put and dag/put pin through the cluster (each allocated peer's tracker), never in the Kubo
     // directly: a peer that never sees the pin (added and removed within one pinset sync) would keep it for ever.
-    const query = single || request.command === 'add' ? withParam(request.query, 'pin', 'false') : request.query
+    const query = single || request.command === 'add' ? unpinnedQuery(request.command, request.query) : request.query
     const dests: AddDestination[] = []
     const openFailures: string[] = []
     for (const peer of targets) {
@@ -359,10 +359,9 @@ export class PinsetCluster implements Cluster, Startable {
     for (const f of result.failed) this.log.warn({ peer: f.peer, error: f.error }, 'an upload destination failed; its tracker will fetch the content later')
     const cids = pinnedBy(request.command, q, result.results)
     if (cids.length === 0) return { pins: [], result }
-    const pins = await this.pinMany(cids.map(({ cid, name }) => ({
+    const pins = await this.pinMany(cids.map(cid => ({
       ...o.pin,
       cid,
-      name: o.pin.name ?? name,
       allocations: everywhere ? [] : allocations
     })), { signal })
     return { pins, result }
@@ -458,16 +457,41 @@ export class PinsetCluster implements Cluster, Startable {
   }
 }
 
-/** The cluster options of an upload, from Kubo's query plus IPFS Cluster's names. */
+/**
+ * The cluster options of an upload, from Kubo's query plus IPFS Cluster's names. The pins are
+ * named only when asked (`name`, or add's `pin-name`), as Kubo and IPFS Cluster name theirs.
+ * @throws KuboApiError with Kubo's text for a `pin-name` over 255 bytes.
+ */
 function uploadOptions (q: URLSearchParams, command: UploadRequest['command']): { local: boolean, pin: Omit<PinRequest, 'cid'> } {
   const pin = pinOptionsFromQuery(q, Date.now())
-  const name = q.get('name') ?? (command === 'add' ? q.get('pin-name') : null)
+  const pinName = command === 'add' ? q.get('pin-name') : null
+  if (pinName !== null && Buffer.byteLength(pinName) > MAX_PIN_NAME_BYTES) throw new KuboApiError('add', 500, `pin name is ${Buffer.byteLength(pinName)} bytes (max ${MAX_PIN_NAME_BYTES} bytes)`)
+  const name = q.get('name') ?? pinName
   if (name !== null) pin.name = name
   return { local: queryFlag(q, 'local', false), pin }
 }
 
+/** Kubo's limit on a pin name. */
+const MAX_PIN_NAME_BYTES = 255
+
+/**
+ * The query the destinations' Kubos get: `pin=false`, since each allocated peer's tracker pins.
+ * add's `pin-name` is dropped with it (Kubo refuses a pin name without pin; the cluster pin takes
+ * it), but stays when the client itself said pin=false, so Kubo answers its own error; a `pin`
+ * value Kubo cannot parse is left for Kubo to refuse.
+ */
+function unpinnedQuery (command: UploadRequest['command'], query: string): string {
+  const q = new URLSearchParams(query)
+  const asked = q.get('pin')
+  const pin = asked === null ? command === 'add' : parseGoBool(asked)
+  if (pin === undefined) return query
+  if (command === 'add' && pin) q.delete('pin-name')
+  q.set('pin', 'false')
+  return q.toString()
+}
+
 /** The CIDs Kubo's own options say to pin: what `ipfs add`, `dag import`, `block put`, `dag put` would pin. */
-function pinnedBy (command: UploadRequest['command'], q: URLSearchParams, results: Array<Record<string, unknown>>): Array<{ cid: string, name?: string }> {
+function pinnedBy (command: UploadRequest['command'], q: URLSearchParams, results: Array<Record<string, unknown>>): string[] {
   switch (command) {
     case 'add': {
       if (!queryFlag(q, 'pin', true) || queryFlag(q, 'only-hash', false) || queryFlag(q, 'n', false)) return []
@@ -475,23 +499,17 @@ function pinnedBy (command: UploadRequest['command'], q: URLSearchParams, result
       // Kubo pins each top-level entry, or only the wrapping directory (named "").
       return results
         .filter(r => typeof r.Name === 'string' && (wrap ? r.Name === '' : !(r.Name as string).includes('/')))
-        .map(r => ({ cid: r.Hash as string, ...(r.Name !== r.Hash && r.Name !== '' ? { name: r.Name as string } : {}) }))
+        .map(r => r.Hash as string)
     }
     case 'dag/import': {
       if (!queryFlag(q, 'pin-roots', true)) return []
-      return results.map(r => pinnedRoot(r.Root)).filter((cid): cid is string => cid !== undefined).map(cid => ({ cid }))
+      return results.map(r => pinnedRoot(r.Root)).filter((cid): cid is string => cid !== undefined)
     }
     case 'block/put':
-      return results.filter(r => typeof r.Key === 'string').map(r => ({ cid: r.Key as string }))
+      return results.filter(r => typeof r.Key === 'string').map(r => r.Key as string)
     case 'dag/put':
-      return results.map(r => (r.Cid as { '/': string } | undefined)?.['/']).filter((c): c is string => typeof c === 'string').map(cid => ({ cid }))
+      return results.map(r => (r.Cid as { '/': string } | undefined)?.['/']).filter((c): c is string => typeof c === 'string')
   }
-}
-
-function withParam (query: string, key: string, value: string): string {
-  const q = new URLSearchParams(query)
-  q.set(key, value)
-  return q.toString()
 }
 
 function unwrapRpc (err: unknown): unknown {
