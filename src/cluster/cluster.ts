@@ -14,6 +14,7 @@ import { electedPeer } from './election.js'
 import { pinOptionsFromQuery } from './pin-options.js'
 import { pinProgress } from './progress.js'
 import { parseGoBool, queryFlag } from '../utils/go-bool.js'
+import { assertPinName } from '../utils/pin-name.js'
 import { fanout, pinnedRoot, type FanoutOutput, type FanoutResult, type OpenDestination, type AddDestination } from '../adder/index.js'
 import type { Cluster, ClusterIdentity, ClusterPeer, ClusterRepoStat, GlobalPinInfo, PinRequest, UploadRequest } from './types.js'
 
@@ -465,14 +466,11 @@ export class PinsetCluster implements Cluster, Startable {
 function uploadOptions (q: URLSearchParams, command: UploadRequest['command']): { local: boolean, pin: Omit<PinRequest, 'cid'> } {
   const pin = pinOptionsFromQuery(q, Date.now())
   const pinName = command === 'add' ? q.get('pin-name') : null
-  if (pinName !== null && Buffer.byteLength(pinName) > MAX_PIN_NAME_BYTES) throw new KuboApiError('add', 500, `pin name is ${Buffer.byteLength(pinName)} bytes (max ${MAX_PIN_NAME_BYTES} bytes)`)
+  if (pinName !== null) assertPinName(pinName, 'add')
   const name = q.get('name') ?? pinName
   if (name !== null) pin.name = name
   return { local: queryFlag(q, 'local', false), pin }
 }
-
-/** Kubo's limit on a pin name. */
-const MAX_PIN_NAME_BYTES = 255
 
 /**
  * The query the destinations' Kubos get: `pin=false`, since each allocated peer's tracker pins.

@@ -107,3 +107,16 @@ test('ipfs add with a bad --pin-name fails through pinmesh with Kubo\'s own erro
     assert.deepEqual({ code: via.code, stdout: via.stdout, stderr: via.stderr }, { code: direct.code, stdout: direct.stdout, stderr: direct.stderr }, args.join(' ').slice(0, 40))
   }
 })
+
+test('pin add with a name over 255 bytes fails through pinmesh with Kubo\'s own error and status', async (t) => {
+  const file = await freshFile(t, 'long-name.txt')
+  const added = await pair.kubo.cli(['add', '-Q', '--pin=false', file])
+  assert.equal(added.code, 0, added.stderr)
+  const cid = added.stdout.trim()
+  const name = 'n'.repeat(256)
+  const direct = await pair.kubo.cli(['pin', 'add', `--name=${name}`, cid])
+  const via = await pair.kubo.cli(['pin', 'add', `--name=${name}`, cid], { api: pair.pinmesh.proxyMultiaddr })
+  assert.equal(direct.code, 1, direct.stderr)
+  assert.deepEqual({ code: via.code, stdout: via.stdout, stderr: via.stderr }, { code: direct.code, stdout: direct.stdout, stderr: direct.stderr })
+  assert.equal(await allocation(cid), undefined)
+})

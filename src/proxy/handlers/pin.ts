@@ -6,6 +6,7 @@ import { KuboOptions, readBodyArgs } from '../kubo-options.js'
 import { sendKuboValue, KuboStream } from '../kubo-response.js'
 import { deadlineError } from '../deadline.js'
 import { withTimeout, abortedByTimeout } from '../../utils/signals.js'
+import { assertPinName } from '../../utils/pin-name.js'
 
 export type PinWait = 'pinned' | 'committed'
 
@@ -92,7 +93,7 @@ async function pinAdd (cluster: Cluster, init: PinHandlersInit, ctx: InterceptCo
   const recursive = o.bool(['recursive', 'r'], true)
   const progress = o.bool(['progress'], false)
   const name = o.string(['name', 'n'])
-  if (name !== undefined && Buffer.byteLength(name) > 255) throw new InvalidParametersError('pin name too long: must be at most 255 bytes')
+  if (name !== undefined) assertPinName(name, 'pin/add')
   const cluster_ = pinOptionsFromQuery(ctx.query, Date.now())
   const wait = waitMode(cluster, ctx.query, init)
   const args = await allArgs(ctx)
