@@ -96,6 +96,11 @@ async function prepare (dir: string): Promise<DiffState> {
   const dagCid = last(await must(kubo, { args: ['dag', 'put'], input: dagJson }))
   const newText = 'text that neither node has stored yet\n'
   const newTextCid = last(await must(kubo, { args: ['add', '-Q', '--only-hash'], input: newText }))
+  // A file missing one of its blocks: reading it offline fails halfway through the stream (X-Stream-Error trailer).
+  const brokenCid = last(await must(kubo, { args: ['add', '-Q', '--pin=false', '--raw-leaves', '--chunker=size-100000', bigPath] }))
+  const leaves = (await must(kubo, { args: ['refs', brokenCid] })).trim().split('\n')
+  assert.equal(leaves.length, 3)
+  await must(kubo, { args: ['block', 'rm', leaves[1] as string] })
   const carPath = join(dir, 'tree.car')
   const exported = await run(kubo, { args: ['dag', 'export', treeCid] })
   assert.equal(exported.code, 0)
@@ -133,6 +138,7 @@ async function prepare (dir: string): Promise<DiffState> {
     directCid,
     looseCid,
     looseText,
+    brokenCid,
     blockCid,
     blockBytes,
     dagCid,
