@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -9,7 +9,7 @@ import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { kuboBinary, kuboEnv, runCli, type CliResult } from '../fixtures/kubo.js'
 import { FIXTURES } from '../fixtures/paths.js'
 import { kuboBehindPinmeshPerFile } from '../fixtures/proxy-pair.js'
-import { COMMANDS, EXPECTED_DIFFERENCES, type DiffCase, type DiffState, type Step } from '../fixtures/kubo-commands.js'
+import { COMMANDS, EXPECTED_DIFFERENCES, snapshotDir, type DiffCase, type DiffState, type Step } from '../fixtures/kubo-commands.js'
 
 // The differential test: every command `ipfs commands` lists, run with the real `ipfs` CLI once against
 // Kubo's API and once through pinmesh's proxy in front of the same Kubo. Everything must print the same,
@@ -61,16 +61,6 @@ async function must (api: string, step: Step): Promise<string> {
   const r = await run(api, step)
   assert.equal(r.code, 0, `ipfs ${step.args.join(' ')}: ${r.stderr}`)
   return r.stdout
-}
-
-async function snapshot (dir: string, prefix = ''): Promise<Record<string, string>> {
-  const out: Record<string, string> = {}
-  for (const name of (await readdir(dir)).sort()) {
-    const p = join(dir, name)
-    if ((await stat(p)).isDirectory()) Object.assign(out, { [`${prefix}${name}/`]: '' }, await snapshot(p, `${prefix}${name}/`))
-    else out[prefix + name] = (await readFile(p)).toString('base64')
-  }
-  return out
 }
 
 /** Builds the state the cases refer to. Pins go through pinmesh, so the cluster pinset and Kubo's agree. */
@@ -207,7 +197,7 @@ async function runSide (c: DiffCase, api: string, baseline: string, id: string):
   const cwd = await mkdtemp(join(tmpdir(), 'pinmesh-diff-'))
   try {
     const r: RunResult = await run(api, { args: c.args, input: c.input }, { cwd, boundedMs: c.boundedMs })
-    if (c.compareCwd === true) r.files = await snapshot(cwd)
+    if (c.compareCwd === true) r.files = await snapshotDir(cwd)
     return r
   } finally {
     await rm(cwd, { recursive: true, force: true })
