@@ -193,7 +193,7 @@ async function settle (baseline: string, id: string): Promise<void> {
 }
 
 async function runSide (c: DiffCase, api: string, baseline: string, id: string): Promise<RunResult> {
-  for (const b of c.before ?? []) await run(api, b)
+  for (const b of c.before ?? []) await must(api, b)
   const cwd = await mkdtemp(join(tmpdir(), 'pinmesh-diff-'))
   try {
     const r: RunResult = await run(api, { args: c.args, input: c.input }, { cwd, boundedMs: c.boundedMs })
@@ -202,6 +202,7 @@ async function runSide (c: DiffCase, api: string, baseline: string, id: string):
   } finally {
     await rm(cwd, { recursive: true, force: true })
     if (c.restartsKubo === true) await pair.kubo.restart()
+    // Not checked: when the command failed there may be nothing to undo (settle() checks the pins).
     for (const a of c.after ?? []) await run(api, a)
     if (c.pins === true) await settle(baseline, id)
   }
