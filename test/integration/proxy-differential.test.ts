@@ -74,7 +74,7 @@ async function prepare (dir: string): Promise<DiffState> {
   const treeCid = last(await must(proxy, { args: ['add', '-Q', '-r', treePath] }))
   // What the `add` cases pin is pinned beforehand, so that adding it again leaves the pins as they were.
   const bigPath = join(treePath, 'sub', 'random.bin')
-  for (const args of [['-w', filePath], ['--cid-version=1', '--raw-leaves', bigPath], [bigPath]]) await must(proxy, { args: ['add', '-Q', ...args] })
+  for (const args of [['-w', filePath], ['--cid-version=1', '--raw-leaves', bigPath], [bigPath], [join(treePath, 'sub', 'b.txt')]]) await must(proxy, { args: ['add', '-Q', ...args] })
   const subCid = (await must(kubo, { args: ['files', 'stat', '--hash', `/ipfs/${treeCid}/sub`] })).trim()
   const directCid = last(await must(kubo, { args: ['block', 'put'], input: 'pinned directly\n' }))
   await must(proxy, { args: ['pin', 'add', '--recursive=false', directCid] })
