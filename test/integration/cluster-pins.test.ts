@@ -111,8 +111,7 @@ test('kubo-rpc-client pin.add/addAll/rm/rmAll/ls/update through pinmesh behave a
   for (const c of [c1, c2, c3, c4]) assert.ok(!left.includes(c as string), `${c} is gone from pin ls`)
 })
 
-test('repo/stat sums the cluster\'s Kubos; repo/gc runs on every peer', async () => {
-  const sum = JSON.parse((await httpRequest(`${A().proc.proxyUrl}/api/v0/repo/stat`)).body.toString()) as Record<string, number>
+test('repo/stat (and its alias stats/repo) sums the cluster\'s Kubos; repo/gc runs on every peer', async () => {
   let direct = 0
   let max = 0
   for (const k of cluster.kubos) {
@@ -120,8 +119,11 @@ test('repo/stat sums the cluster\'s Kubos; repo/gc runs on every peer', async ()
     direct += s.RepoSize as number
     max += s.StorageMax as number
   }
-  assert.equal(sum.StorageMax, max)
-  assert.ok(Math.abs((sum.RepoSize as number) - direct) < direct * 0.2, `summed ${sum.RepoSize} vs ${direct}`)
+  for (const command of ['repo/stat', 'stats/repo']) {
+    const sum = JSON.parse((await httpRequest(`${A().proc.proxyUrl}/api/v0/${command}`)).body.toString()) as Record<string, number>
+    assert.equal(sum.StorageMax, max, command)
+    assert.ok(Math.abs((sum.RepoSize as number) - direct) < direct * 0.2, `${command} summed ${sum.RepoSize} vs ${direct}`)
+  }
   const garbage = await Promise.all(cluster.kubos.map(async (k, i) => await addUnpinned(k, `garbage ${i}\n`)))
   const gc = await httpRequest(`${C().proc.proxyUrl}/api/v0/repo/gc`)
   assert.equal(gc.status, 200)

@@ -5,16 +5,19 @@ import { sendKuboValue, KuboStream } from '../kubo-response.js'
 
 /** repo/stat summed over the cluster's Kubos and repo/gc on every peer, as IPFS Cluster's proxy does. */
 export function repoHandlers (cluster: Cluster): Record<string, InterceptHandler> {
+  const repoStat: InterceptHandler = async (ctx) => {
+    const o = new KuboOptions(ctx.query)
+    const sizeOnly = o.bool(['size-only', 's'], false)
+    o.bool(['human', 'H'], false)
+    const s = await cluster.repoStat({ signal: ctx.signal, sizeOnly })
+    for (const e of s.errors) ctx.logger.warn({ error: e }, 'a peer did not answer repo/stat')
+    // Sizes and counts are summed over the cluster; RepoPath and Version are this peer's Kubo's.
+    sendKuboValue(ctx.res, { RepoSize: s.repoSize, StorageMax: s.storageMax, NumObjects: s.numObjects, RepoPath: s.repoPath, Version: s.version })
+  }
   return {
-    'repo/stat': async (ctx) => {
-      const o = new KuboOptions(ctx.query)
-      const sizeOnly = o.bool(['size-only', 's'], false)
-      o.bool(['human', 'H'], false)
-      const s = await cluster.repoStat({ signal: ctx.signal, sizeOnly })
-      for (const e of s.errors) ctx.logger.warn({ error: e }, 'a peer did not answer repo/stat')
-      // Sizes and counts are summed over the cluster; RepoPath and Version are this peer's Kubo's.
-      sendKuboValue(ctx.res, { RepoSize: s.repoSize, StorageMax: s.storageMax, NumObjects: s.numObjects, RepoPath: s.repoPath, Version: s.version })
-    },
+    'repo/stat': repoStat,
+    // Kubo's `stats repo` is the same command under another name.
+    'stats/repo': repoStat,
     'repo/gc': async (ctx) => {
       const o = new KuboOptions(ctx.query)
       const streamErrors = o.bool(['stream-errors'], false)
