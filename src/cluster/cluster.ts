@@ -77,7 +77,7 @@ export class PinsetCluster implements Cluster, Startable {
     rpc.register('tracker.recover', { policy: 'trusted', handle: async (p, _c, o) => await tracker.recover(canonicalCid((p as { cid: string }).cid), o) })
     rpc.register('tracker.recoverAll', { policy: 'trusted', handle: async (_p, _c, o) => await tracker.recoverAll(o) })
     rpc.register('kubo.repoStat', { policy: 'trusted', handle: async (p, _c, o) => await kubo.repoStat({ ...o, sizeOnly: (p as { sizeOnly?: boolean } | undefined)?.sizeOnly ?? true }) })
-    rpc.register(REFS_METHOD, { policy: 'trusted', handle: async (p, _c, o) => await refsOf(kubo, (p as { cid: string }).cid, o.signal) })
+    rpc.register(REFS_METHOD, { policy: 'trusted', handle: async (p, _c, o) => await refsOf(kubo, (p as { cids: string[] }).cids, o.signal) })
     rpc.register('kubo.repoGc', {
       policy: 'trusted',
       handle: async (_p, _c, o) => {
@@ -338,8 +338,8 @@ export class PinsetCluster implements Cluster, Startable {
       pins: () => this.c.pinset.list(),
       get: (cid) => this.c.pinset.get(cid),
       holders: (record) => {
-        const alive = this.c.monitor.alive().map(m => m.peer).filter(p => this.c.isTrusted(p))
-        return (record.allocations.length > 0 ? record.allocations : alive).filter(p => p !== this.c.self)
+        const alive = this.c.monitor.alive().map(m => m.peer).filter(p => this.c.isTrusted(p) && p !== this.c.self)
+        return record.allocations.length > 0 ? record.allocations.filter(p => alive.includes(p)) : alive
       }
     })
   }

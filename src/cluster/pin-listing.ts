@@ -3,13 +3,16 @@ import type { PinRecord } from '../types.js'
 import type { KuboClient, KuboPin } from '../kubo/types.js'
 import type { Rpc } from '../rpc/index.js'
 import { canonicalCid } from '../utils/cid.js'
+import { KuboApiError, isErrorNamed } from '../errors.js'
 import type { ListedPin, PinLsType } from './types.js'
 
 /** RPC method: every CID below a recursive pin, read from that peer's Kubo. */
 export const REFS_METHOD = 'kubo.refs'
 
-// A DAG walk on another peer's Kubo can take long; the caller's signal ends it sooner.
-const REMOTE_WALK_TIMEOUT_MS = 3_600_000
+// Walks of big DAGs on another peer's Kubo take long; the caller's signal ends them sooner.
+const REMOTE_WALK_TIMEOUT_MS = 600_000
+/** Roots walked per call to a peer (the answer holds every CID below them; RPC answers are at most 64 MiB). */
+const WALK_BATCH = 100
 
 export interface PinListingComponents {
   kubo: KuboClient
@@ -18,7 +21,7 @@ export interface PinListingComponents {
   /** The cluster pinset (the listing takes one snapshot of it). */
   pins: () => Iterable<PinRecord>
   get: (cid: string) => PinRecord | undefined
-  /** Peers whose Kubo may hold a cluster pin's blocks, in the order to ask them. */
+  /** Live peers (not this one) whose Kubo may hold a cluster pin's blocks, in the order to ask them. */
   holders: (record: PinRecord) => string[]
 }
 
@@ -33,6 +36,7 @@ export class PinListing {
   private readonly c: PinListingComponents
   /** Root → descendants, for the walks of one request (several arguments share them). */
   private readonly walks = new Map<string, Set<string> | undefined>()
+  private localPinsOnce?: Promise<Map<string, KuboPin>>
 
   constructor (components: PinListingComponents) {
     this.c = components
@@ -59,8 +63,8 @@ export class PinListing {
       const cid = canonicalCid(c)
       if (fresh(cid)) yield { cid, type: 'indirect', name: '' }
     }
-    for (const r of this.remoteRoots(cluster.values(), local)) {
-      for (const cid of await this.walk(r, signal) ?? []) if (fresh(cid)) yield { cid, type: 'indirect', name: '' }
+    for await (const [, refs] of this.walkRoots(this.remoteRoots(cluster.values(), local), signal)) {
+      for (const cid of refs ?? []) if (fresh(cid)) yield { cid, type: 'indirect', name: '' }
     }
   }
 
@@ -79,13 +83,11 @@ export class PinListing {
     // Not below a recursive pin of this Kubo: below a cluster pin only other peers hold?
     const local = await this.localPins(signal)
     if (local.get(cid)?.type === 'recursive') return undefined
-    for (const root of this.remoteRoots(this.c.pins(), local)) {
-      if ((await this.walk(root, signal))?.has(cid) === true) return { cid, type: 'indirect', name: '', via: root.cid }
+    for await (const [root, refs] of this.walkRoots(this.remoteRoots(this.c.pins(), local), signal)) {
+      if (refs?.has(cid) === true) return { cid, type: 'indirect', name: '', via: root.cid }
     }
     return undefined
   }
-
-  private localPinsOnce?: Promise<Map<string, KuboPin>>
 
   /** This Kubo's recursive and direct pins by canonical CID (read once per listing). */
   private async localPins (signal?: AbortSignal): Promise<Map<string, KuboPin>> {
@@ -103,32 +105,69 @@ export class PinListing {
   }
 
   /**
-   * The descendants of one cluster pin, from the first of its holders whose Kubo has the whole DAG;
-   * undefined (logged) when none has: no Kubo holds anything below it yet.
+   * The descendants of each of `roots` (cluster pins), walked on the Kubos of their holders: one
+   * call per peer for up to WALK_BATCH roots, a root its first holder cannot walk (missing blocks,
+   * peer unreachable) going to the next. Undefined (logged) for a root no holder could walk: no
+   * live Kubo holds the whole DAG yet. Stopping early skips the rest.
    */
-  private async walk (record: PinRecord, signal?: AbortSignal): Promise<Set<string> | undefined> {
-    if (this.walks.has(record.cid)) return this.walks.get(record.cid)
-    let found: Set<string> | undefined
-    const failures: string[] = []
-    for (const peer of this.c.holders(record)) {
-      try {
-        const refs = await this.c.rpc.call<string[]>(peer, REFS_METHOD, { cid: record.cid }, { signal, timeoutMs: REMOTE_WALK_TIMEOUT_MS })
-        found = new Set(refs.map(c => canonicalCid(c)))
-        break
-      } catch (err) {
-        signal?.throwIfAborted()
-        failures.push(`${peer}: ${(err as Error).message}`)
+  private async * walkRoots (roots: Iterable<PinRecord>, signal?: AbortSignal): AsyncGenerator<[PinRecord, Set<string> | undefined]> {
+    let pending = [...roots].map(r => ({ r, holders: this.c.holders(r), failures: [] as string[] }))
+    while (pending.length > 0) {
+      const byPeer = new Map<string, typeof pending>()
+      const retry: typeof pending = []
+      for (const p of pending) {
+        if (this.walks.has(p.r.cid)) { yield [p.r, this.walks.get(p.r.cid)]; continue }
+        const peer = p.holders.shift()
+        if (peer === undefined) {
+          this.c.logger.warn({ cid: p.r.cid, failures: p.failures }, 'no peer could list the blocks below a cluster pin; pin/ls leaves its indirect pins out')
+          this.walks.set(p.r.cid, undefined)
+          yield [p.r, undefined]
+          continue
+        }
+        const group = byPeer.get(peer)
+        if (group === undefined) byPeer.set(peer, [p])
+        else group.push(p)
       }
+      for (const [peer, group] of byPeer) {
+        for (let i = 0; i < group.length; i += WALK_BATCH) {
+          const batch = group.slice(i, i + WALK_BATCH)
+          let answer: Record<string, string[] | string>
+          try {
+            answer = await this.c.rpc.call(peer, REFS_METHOD, { cids: batch.map(b => b.r.cid) }, { signal, timeoutMs: REMOTE_WALK_TIMEOUT_MS })
+          } catch (err) {
+            signal?.throwIfAborted()
+            for (const b of batch) { b.failures.push(`${peer}: ${(err as Error).message}`); retry.push(b) }
+            continue
+          }
+          for (const b of batch) {
+            const refs = answer[b.r.cid]
+            if (!Array.isArray(refs)) { b.failures.push(`${peer}: ${String(refs)}`); retry.push(b); continue }
+            const set = new Set(refs.map(c => canonicalCid(c)))
+            this.walks.set(b.r.cid, set)
+            yield [b.r, set]
+          }
+        }
+      }
+      pending = retry
     }
-    if (found === undefined) this.c.logger.warn({ cid: record.cid, failures }, 'no peer could list the blocks below a cluster pin; pin/ls leaves its indirect pins out')
-    this.walks.set(record.cid, found)
-    return found
   }
 }
 
-/** The RPC side of a remote walk: every CID below `cid` in this peer's Kubo (which must have them all). */
-export async function refsOf (kubo: KuboClient, cid: string, signal: AbortSignal): Promise<string[]> {
-  const out: string[] = []
-  for await (const c of kubo.refs(canonicalCid(cid), { signal })) out.push(c)
+/**
+ * The RPC side of a remote walk: for each root, every CID below it in this peer's Kubo, or why
+ * not (a block it does not have). Kubo unreachable fails the whole call.
+ */
+export async function refsOf (kubo: KuboClient, cids: readonly string[], signal: AbortSignal): Promise<Record<string, string[] | string>> {
+  const out: Record<string, string[] | string> = {}
+  for (const cid of cids) {
+    const refs: string[] = []
+    try {
+      for await (const c of kubo.refs(canonicalCid(cid), { signal })) refs.push(c)
+      out[cid] = refs
+    } catch (err) {
+      if (!isErrorNamed(err, KuboApiError.NAME)) throw err
+      out[cid] = (err as Error).message
+    }
+  }
   return out
 }
