@@ -147,7 +147,7 @@ const pinLs: Command = async (ctx) => {
 
 const pinAdopt: Command = async (ctx) => {
   const all = ctx.values.all === true
-  if (all === (ctx.args.length > 0)) throw new CliUsageError('give the CIDs to adopt or --all, not both')
+  if (all === (ctx.args.length > 0)) throw new CliUsageError('give either the CIDs to adopt or --all')
   const result = await ctx.client.adopt(all ? { all: true } : { cids: ctx.args }, pinQuery(ctx.values), { signal: ctx.signal })
   if (ctx.json) { printJson(ctx, result); return 0 }
   const n = await names(ctx)

@@ -123,7 +123,7 @@ export function pinRoutes (cluster: Cluster): Route[] {
       handle: async ({ res, query, signal }) => {
         const cids = query.getAll('cid')
         const all = queryFlag(query, 'all', false)
-        if (all === (cids.length > 0)) throw new InvalidParametersError('give the CIDs to adopt (cid=…, repeatable) or all=true, not both')
+        if (all === (cids.length > 0)) throw new InvalidParametersError('give either the CIDs to adopt (cid=…, repeatable) or all=true')
         sendJson(res, 200, await cluster.adopt({ ...pinOptionsFromQuery(query, Date.now()), ...(all ? {} : { cids }) }, { signal }))
       }
     },
