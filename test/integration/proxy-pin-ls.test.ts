@@ -75,6 +75,13 @@ test('pin/ls lists recursive, direct and indirect pins exactly as Kubo does (typ
   for (const c of [tree.b, tree.bin, tree.legacyChild]) assert.ok(c in indirect.Keys, `${c} indirect`)
   assert.ok(!(tree.a in indirect.Keys), 'a direct pin is not listed again as indirect')
   assert.ok(!(tree.sub in indirect.Keys), 'a recursive pin is not listed again as indirect')
+  // Pins outside the cluster pinset are listed too: the legacy one made behind pinmesh's back, and the empty
+  // directory `ipfs init` pinned before pinmesh started.
+  const listed = JSON.parse((await both('pin/ls?type=recursive'))[1]?.body ?? '{}') as { Keys: Record<string, unknown> }
+  const admin = await fetch(`${pair.pinmesh.apiUrl}/allocations`).then(async r => await r.text())
+  const outside = Object.keys(listed.Keys).filter(c => !admin.includes(c))
+  assert.ok(outside.includes(tree.legacy), 'the legacy pin is listed, and is not a cluster pin')
+  assert.ok(outside.length >= 2, `a pin from before pinmesh is listed too: ${outside.join(' ')}`)
 })
 
 test('stream=true emits recursive, then direct, then indirect pins, as Kubo does', async () => {
