@@ -337,6 +337,7 @@ export class PinsetCluster implements Cluster, Startable {
       logger: this.log,
       pins: () => this.c.pinset.list(),
       get: (cid) => this.c.pinset.get(cid),
+      leaving: (cid) => this.c.tracker.leaving(cid),
       holders: (record) => {
         const alive = this.c.monitor.alive().map(m => m.peer).filter(p => this.c.isTrusted(p) && p !== this.c.self)
         return record.allocations.length > 0 ? record.allocations.filter(p => alive.includes(p)) : alive

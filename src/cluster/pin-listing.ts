@@ -6,6 +6,9 @@ import { canonicalCid } from '../utils/cid.js'
 import { KuboApiError, isErrorNamed } from '../errors.js'
 import type { ListedPin, PinLsType } from './types.js'
 
+/** This Kubo's own pins (without the cluster's leaving ones), and how many recursive ones were left out. */
+interface LocalPins { pins: Map<string, KuboPin>, leavingRoots: number }
+
 /** RPC method: every CID below a recursive pin, read from that peer's Kubo. */
 export const REFS_METHOD = 'kubo.refs'
 
@@ -21,6 +24,8 @@ export interface PinListingComponents {
   /** The cluster pinset (the listing takes one snapshot of it). */
   pins: () => Iterable<PinRecord>
   get: (cid: string) => PinRecord | undefined
+  /** Whether a CID this Kubo pins is a cluster pin being removed from it (not a pin of its own). */
+  leaving: (cid: string) => boolean
   /** Live peers (not this one) whose Kubo may hold a cluster pin's blocks, in the order to ask them. */
   holders: (record: PinRecord) => string[]
 }
@@ -36,7 +41,7 @@ export class PinListing {
   private readonly c: PinListingComponents
   /** Root → descendants, for the walks of one request (several arguments share them). */
   private readonly walks = new Map<string, Set<string> | undefined>()
-  private localPinsOnce?: Promise<Map<string, KuboPin>>
+  private localPinsOnce?: Promise<LocalPins>
 
   constructor (components: PinListingComponents) {
     this.c = components
@@ -44,7 +49,7 @@ export class PinListing {
 
   /** Every pin of `type` (`all`: recursive, then direct, then indirect, as Kubo streams them). */
   async * list (type: PinLsType, signal?: AbortSignal): AsyncGenerator<ListedPin, void, undefined> {
-    const local = await this.localPins(signal)
+    const { pins: local, leavingRoots } = await this.localPins(signal)
     const cluster = new Map<string, PinRecord>()
     for (const r of this.c.pins()) cluster.set(r.cid, r)
     for (const mode of ['recursive', 'direct'] as const) {
@@ -59,7 +64,7 @@ export class PinListing {
       seen.add(cid)
       return true
     }
-    for await (const c of this.c.kubo.indirectPins({ signal })) {
+    for await (const c of this.localIndirect(local, leavingRoots, signal)) {
       const cid = canonicalCid(c)
       if (fresh(cid)) yield { cid, type: 'indirect', name: '' }
     }
@@ -75,28 +80,66 @@ export class PinListing {
    */
   async check (cid: string, type: PinLsType, signal?: AbortSignal): Promise<ListedPin | undefined> {
     const r = this.c.get(cid)
-    if (r !== undefined && type !== 'indirect') return type === 'all' || r.mode === type ? { cid, type: r.mode, name: r.name } : undefined
-    if (r?.mode === 'recursive') return undefined
-    const k = await this.c.kubo.pinCheck(cid, { type, signal })
-    if (k !== undefined) return { cid, type: k.type, name: k.name ?? '', ...(k.via !== undefined ? { via: canonicalCid(k.via) } : {}) }
-    if (type === 'recursive' || type === 'direct') return undefined
-    // Not below a recursive pin of this Kubo: below a cluster pin only other peers hold?
-    const local = await this.localPins(signal)
-    if (local.get(cid)?.type === 'recursive') return undefined
+    if (type !== 'indirect') {
+      if (r !== undefined) return type === 'all' || r.mode === type ? { cid, type: r.mode, name: r.name } : undefined
+      // This Kubo's own pins: two index lookups, as Kubo makes them.
+      for (const mode of type === 'all' ? ['recursive', 'direct'] as const : [type]) {
+        const k = await this.c.kubo.pinCheck(cid, { type: mode, signal })
+        if (k !== undefined && !this.leaving(cid)) return { cid, type: mode, name: k.name ?? '' }
+      }
+      if (type !== 'all') return undefined
+    } else {
+      if (r?.mode === 'recursive') return undefined
+      if (!this.leaving(cid) && await this.c.kubo.pinCheck(cid, { type: 'recursive', signal }) !== undefined) return undefined
+    }
+    const k = await this.c.kubo.pinCheck(cid, { type: 'indirect', signal })
+    const via = k?.via !== undefined ? canonicalCid(k.via) : undefined
+    if (via !== undefined && !this.leaving(via)) return { cid, type: 'indirect', name: '', via }
+    const { pins: local } = await this.localPins(signal)
+    // Kubo named a root that is on its way out: look below the roots that stay.
+    if (via !== undefined) {
+      for (const [root, p] of local) {
+        if (p.type !== 'recursive') continue
+        for await (const c of this.c.kubo.refs(root, { signal })) if (canonicalCid(c) === cid) return { cid, type: 'indirect', name: '', via: root }
+      }
+    }
     for await (const [root, refs] of this.walkRoots(this.remoteRoots(this.c.pins(), local), signal)) {
       if (refs?.has(cid) === true) return { cid, type: 'indirect', name: '', via: root.cid }
     }
     return undefined
   }
 
-  /** This Kubo's recursive and direct pins by canonical CID (read once per listing). */
-  private async localPins (signal?: AbortSignal): Promise<Map<string, KuboPin>> {
+  /** A CID this Kubo pins that the cluster is taking out of it (not a pin of its own). */
+  private leaving (cid: string): boolean {
+    return this.c.leaving(cid) && this.c.get(cid) === undefined
+  }
+
+  /**
+   * This Kubo's recursive and direct pins by canonical CID (read once per listing), but for
+   * cluster pins the tracker is removing: after a `pin/rm` they are gone, as in Kubo.
+   */
+  private async localPins (signal?: AbortSignal): Promise<LocalPins> {
     this.localPinsOnce ??= (async () => {
-      const out = new Map<string, KuboPin>()
-      for await (const p of this.c.kubo.pinLs({ signal })) out.set(canonicalCid(p.cid), p)
-      return out
+      const pins = new Map<string, KuboPin>()
+      let leavingRoots = 0
+      for await (const p of this.c.kubo.pinLs({ signal })) {
+        const cid = canonicalCid(p.cid)
+        if (!this.leaving(cid)) pins.set(cid, p)
+        else if (p.type === 'recursive') leavingRoots++
+      }
+      return { pins, leavingRoots }
     })()
     return await this.localPinsOnce
+  }
+
+  /**
+   * The indirect pins of this Kubo: its own `pin/ls?type=indirect`, unless recursive pins are on
+   * their way out (a `pin/rm` the tracker has not carried out yet); then the walk of the
+   * recursive pins that stay.
+   */
+  private async * localIndirect (local: Map<string, KuboPin>, leavingRoots: number, signal?: AbortSignal): AsyncGenerator<string> {
+    if (leavingRoots === 0) { yield * this.c.kubo.indirectPins({ signal }); return }
+    for (const [root, p] of local) if (p.type === 'recursive') yield * this.c.kubo.refs(root, { signal })
   }
 
   /** Cluster recursive pins this Kubo does not hold recursively (their descendants are not in its indirect list). */

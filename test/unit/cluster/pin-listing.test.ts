@@ -18,7 +18,7 @@ function record (cid: string, mode: PinRecord['mode'], allocations: string[], na
  * whose Kubo lacks it, and p2, whose Kubo has it: c1, c2 below it), R2 (only on p3, unreachable),
  * D and c1 directly.
  */
-async function world (): Promise<{ listing: () => PinListing, c: Record<string, string>, calls: string[] }> {
+async function world (leaving: ReadonlySet<string> = new Set()): Promise<{ listing: () => PinListing, c: Record<string, string>, calls: string[] }> {
   const [L, l1, R1, c1, c2, R2, D] = await makeCids(7, 'pin-listing')
   const c = { L, l1, R1, c1, c2, R2, D } as Record<string, string>
   const local = new FakeKubo()
@@ -41,7 +41,7 @@ async function world (): Promise<{ listing: () => PinListing, c: Record<string, 
     }
   } as unknown as Rpc
   const listing = (): PinListing => new PinListing({
-    kubo: local, rpc, logger, pins: () => pins, get: (cid) => pins.find(p => p.cid === cid), holders: (r) => [...r.allocations]
+    kubo: local, rpc, logger, pins: () => pins, get: (cid) => pins.find(p => p.cid === cid), leaving: (cid) => leaving.has(cid), holders: (r) => [...r.allocations]
   })
   return { listing, c, calls }
 }
@@ -77,4 +77,16 @@ test('check: type by precedence, indirect pins through the recursive pin that ho
   assert.deepEqual(await l.check(c.c1 as string, 'indirect'), { cid: c.c1, type: 'indirect', name: '', via: c.R1 })
   const [nowhere] = await makeCids(1, 'not pinned')
   assert.equal(await l.check(nowhere as string, 'all'), undefined)
+})
+
+test('a removed cluster pin this Kubo still holds (the tracker is unpinning it) is not listed, nor what only it holds', async () => {
+  const [L] = await makeCids(1, 'pin-listing')
+  const { listing, c } = await world(new Set([L as string]))
+  const got: string[] = []
+  for await (const p of listing().list('all')) got.push(p.cid)
+  assert.ok(!got.includes(c.L as string) && !got.includes(c.l1 as string), got.join(' '))
+  assert.ok(got.includes(c.c2 as string))
+  assert.equal(await listing().check(c.L as string, 'all'), undefined)
+  assert.equal(await listing().check(c.l1 as string, 'all'), undefined)
+  assert.equal(await listing().check(c.l1 as string, 'indirect'), undefined)
 })
