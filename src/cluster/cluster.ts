@@ -305,7 +305,8 @@ export class PinsetCluster implements Cluster, Startable {
     const { cids, ...clusterOptions } = request
     const local = new Map<string, { mode: PinRecord['mode'], name: string }>()
     for await (const p of this.c.kubo.pinLs(options)) if (p.type !== 'indirect') local.set(canonicalCid(p.cid), { mode: p.type, name: p.name ?? '' })
-    const wanted = cids === undefined ? [...local.keys()] : [...new Set(cids.map(canonicalCid))]
+    // `all` leaves out cluster pins this peer's tracker is removing from Kubo (a pin/rm just made).
+    const wanted = cids === undefined ? [...local.keys()].filter(cid => !this.c.tracker.leaving(cid)) : [...new Set(cids.map(canonicalCid))]
     for (const cid of wanted) {
       if (!local.has(cid)) throw new InvalidParametersError(`${cid} is not pinned recursively or directly in this peer's kubo`)
     }
