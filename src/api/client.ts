@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream'
 import type { PinRecord } from '../types.js'
-import type { ClusterIdentity, ClusterPeer, GlobalPinInfo } from '../cluster/index.js'
+import type { AdoptResult, ClusterIdentity, ClusterPeer, GlobalPinInfo } from '../cluster/index.js'
 import type { ApiErrorBody } from './errors.js'
 
 /** An error answer from the admin API, with its stable code. */
@@ -85,6 +85,14 @@ export class AdminClient {
   async pin (cid: string, query: Record<string, string> = {}, o?: { signal?: AbortSignal }): Promise<PinRecord> {
     const q = new URLSearchParams(query).toString()
     return await this.json('POST', `/pins/${encodeURIComponent(cid)}${q === '' ? '' : `?${q}`}`, undefined, o)
+  }
+
+  /** Adopts pins of the daemon's Kubo into the cluster pinset (`cids`, or every one with `all`); `query` takes the pin options. */
+  async adopt (target: { cids: string[] } | { all: true }, query: Record<string, string> = {}, o?: { signal?: AbortSignal }): Promise<AdoptResult> {
+    const q = new URLSearchParams(query)
+    if ('all' in target) q.set('all', 'true')
+    else for (const cid of target.cids) q.append('cid', cid)
+    return await this.json('POST', `/pins/adopt?${q.toString()}`, undefined, o)
   }
 
   async unpin (cid: string, o?: { signal?: AbortSignal }): Promise<PinRecord> { return await this.json('DELETE', `/pins/${encodeURIComponent(cid)}`, undefined, o) }

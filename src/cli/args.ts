@@ -48,6 +48,19 @@ export const CLIENT_COMMANDS = {
   },
   'pin rm': { usage: 'pin rm <cid> [--wait]', help: 'removes a CID from the cluster pinset (every peer unpins it)', options: { ...WAIT } },
   'pin ls': { usage: 'pin ls [cid]', help: 'the cluster pinset: name, replication, allocations of each pin', options: {} },
+  'pin adopt': {
+    usage: 'pin adopt <cid>...|--all [--replication N] [--replication-min N] [--replication-max N] [--meta k=v]... [--expire-in d] [--allocations id,…]',
+    help: "adds pins of this peer's Kubo made outside the cluster to the cluster pinset, with their Kubo name and mode",
+    options: {
+      replication: PIN_OPTIONS.replication,
+      'replication-min': PIN_OPTIONS['replication-min'],
+      'replication-max': PIN_OPTIONS['replication-max'],
+      meta: PIN_OPTIONS.meta,
+      'expire-in': PIN_OPTIONS['expire-in'],
+      allocations: PIN_OPTIONS.allocations,
+      all: { type: 'boolean' }
+    }
+  },
   add: {
     usage: 'add <path>... [--replication…] [--name s] [--wait] [-q|-Q] [-w] [--hidden] [--local] [--cid-version n] [--raw-leaves] [--chunker s]',
     help: "adds files or directories (recursively) through the cluster and pins them; '-' reads stdin",
@@ -72,7 +85,7 @@ export const CLIENT_COMMANDS = {
 export type ClientCommand = keyof typeof CLIENT_COMMANDS
 
 /** Words that start a client command; `peers` and `pin` need a subcommand. */
-const GROUPS: Record<string, readonly string[]> = { peers: ['ls'], pin: ['add', 'rm', 'ls'] }
+const GROUPS: Record<string, readonly string[]> = { peers: ['ls'], pin: ['add', 'rm', 'ls', 'adopt'] }
 
 /** Every option any client command knows, for finding the command word before parsing strictly. */
 export function allClientOptions (): OptionSpec {

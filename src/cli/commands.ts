@@ -145,6 +145,18 @@ const pinLs: Command = async (ctx) => {
   return 0
 }
 
+const pinAdopt: Command = async (ctx) => {
+  const all = ctx.values.all === true
+  if (all === (ctx.args.length > 0)) throw new CliUsageError('give either the CIDs to adopt or --all')
+  const result = await ctx.client.adopt(all ? { all: true } : { cids: ctx.args }, pinQuery(ctx.values), { signal: ctx.signal })
+  if (ctx.json) { printJson(ctx, result); return 0 }
+  const n = await names(ctx)
+  for (const p of result.adopted) ctx.io.stdout.write(formatPin(p, n))
+  for (const cid of result.inPinset) ctx.io.stdout.write(`${cid} is in the cluster pinset already\n`)
+  if (result.adopted.length === 0 && result.inPinset.length === 0) ctx.io.stdout.write('nothing to adopt: every pin of this Kubo is in the cluster pinset\n')
+  return 0
+}
+
 /** Kubo add options the CLI passes through (flag → query parameter). */
 function addQuery (ctx: CommandContext, progress: boolean): Record<string, string> {
   const q = pinQuery(ctx.values)
@@ -234,6 +246,7 @@ export const COMMANDS: Record<ClientCommand, Command> = {
   'pin add': pinAdd,
   'pin rm': pinRm,
   'pin ls': pinLs,
+  'pin adopt': pinAdopt,
   add,
   recover,
   health

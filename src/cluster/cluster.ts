@@ -16,7 +16,8 @@ import { pinProgress } from './progress.js'
 import { parseGoBool, queryFlag } from '../utils/go-bool.js'
 import { assertPinName } from '../utils/pin-name.js'
 import { fanout, pinnedRoot, type FanoutOutput, type FanoutResult, type OpenDestination, type AddDestination } from '../adder/index.js'
-import type { Cluster, ClusterIdentity, ClusterPeer, ClusterRepoStat, GlobalPinInfo, PinRequest, UploadRequest } from './types.js'
+import type { AdoptRequest, AdoptResult, Cluster, ClusterIdentity, ClusterPeer, ClusterRepoStat, GlobalPinInfo, ListedPin, PinLsType, PinRequest, UploadRequest } from './types.js'
+import { PinListing, REFS_METHOD, refsOf } from './pin-listing.js'
 
 export interface ClusterComponents {
   pinset: PinSet
@@ -78,6 +79,7 @@ export class PinsetCluster implements Cluster, Startable {
     rpc.register('tracker.recover', { policy: 'trusted', handle: async (p, _c, o) => await tracker.recover(canonicalCid((p as { cid: string }).cid), o) })
     rpc.register('tracker.recoverAll', { policy: 'trusted', handle: async (_p, _c, o) => await tracker.recoverAll(o) })
     rpc.register('kubo.repoStat', { policy: 'trusted', handle: async (p, _c, o) => await kubo.repoStat({ ...o, sizeOnly: (p as { sizeOnly?: boolean } | undefined)?.sizeOnly ?? true }) })
+    rpc.register(REFS_METHOD, { policy: 'trusted', handle: async (p, _c, o) => await refsOf(kubo, (p as { cids: string[] }).cids, o.signal) })
     rpc.register('kubo.repoGc', {
       policy: 'trusted',
       handle: async (_p, _c, o) => {
@@ -284,8 +286,64 @@ export class PinsetCluster implements Cluster, Startable {
     return out
   }
 
-  async resolve (path: string, options: { signal?: AbortSignal } = {}): Promise<string> {
+  async resolve (path: string, options: { signal?: AbortSignal, strict?: boolean } = {}): Promise<string> {
     return await this.c.kubo.resolve(path, options)
+  }
+
+  listPins (options: { type: PinLsType, signal?: AbortSignal }): AsyncIterable<ListedPin> {
+    return this.pinListing().list(options.type, options.signal)
+  }
+
+  async checkPins (cids: readonly string[], options: { type: PinLsType, signal?: AbortSignal }): Promise<Array<ListedPin | undefined>> {
+    const listing = this.pinListing()
+    const out: Array<ListedPin | undefined> = []
+    for (const cid of cids) out.push(await listing.check(canonicalCid(cid), options.type, options.signal))
+    return out
+  }
+
+  async adopt (request: AdoptRequest, options: { signal?: AbortSignal } = {}): Promise<AdoptResult> {
+    const { cids, ...clusterOptions } = request
+    const local = new Map<string, { mode: PinRecord['mode'], name: string }>()
+    for await (const p of this.c.kubo.pinLs(options)) if (p.type !== 'indirect') local.set(canonicalCid(p.cid), { mode: p.type, name: p.name ?? '' })
+    // `all` leaves out cluster pins this peer's tracker is removing from Kubo (a pin/rm just made).
+    const wanted = cids === undefined ? [...local.keys()].filter(cid => !this.c.tracker.leaving(cid)) : [...new Set(cids.map(canonicalCid))]
+    for (const cid of wanted) {
+      if (!local.has(cid)) throw new InvalidParametersError(`${cid} is not pinned recursively or directly in this peer's kubo`)
+    }
+    const inPinset = wanted.filter(cid => this.c.pinset.has(cid))
+    const fresh = wanted.filter(cid => !this.c.pinset.has(cid))
+    if (fresh.length === 0) return { adopted: [], inPinset }
+    const allocations = this.adoptAllocations(clusterOptions)
+    const adopted = await this.pinMany(fresh.map(cid => {
+      const p = local.get(cid) as { mode: PinRecord['mode'], name: string }
+      return { ...clusterOptions, cid, mode: p.mode, name: p.name, allocations }
+    }), options)
+    this.log.info({ count: adopted.length }, 'adopted pins of this peer\'s kubo into the pinset')
+    return { adopted, inPinset }
+  }
+
+  /** Allocations for adopted pins: this peer (its Kubo holds them already), then others as the options ask. */
+  private adoptAllocations (r: Omit<PinRequest, 'cid'>): string[] {
+    const { min, max } = this.replication({ cid: '', ...r })
+    if (min === -1 && max === -1) return []
+    const self = this.c.self
+    const allocations = this.c.allocator.allocate({ current: [], priority: [self, ...(r.userAllocations ?? [])], blacklist: [], min, max, candidates: this.candidates() })
+    return allocations.includes(self) ? allocations : [self, ...allocations.slice(0, Math.max(0, max - 1))]
+  }
+
+  private pinListing (): PinListing {
+    return new PinListing({
+      kubo: this.c.kubo,
+      rpc: this.c.rpc,
+      logger: this.log,
+      pins: () => this.c.pinset.list(),
+      get: (cid) => this.c.pinset.get(cid),
+      leaving: (cid) => this.c.tracker.leaving(cid),
+      holders: (record) => {
+        const alive = this.c.monitor.alive().map(m => m.peer).filter(p => this.c.isTrusted(p) && p !== this.c.self)
+        return record.allocations.length > 0 ? record.allocations.filter(p => alive.includes(p)) : alive
+      }
+    })
   }
 
   async repoStat (options: { signal?: AbortSignal, sizeOnly?: boolean } = {}): Promise<ClusterRepoStat> {

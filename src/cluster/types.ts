@@ -30,6 +30,35 @@ export interface UploadRequest {
 
 export type { FanoutOutput as UploadOutput, FanoutResult as UploadResult } from '../adder/index.js'
 
+/** The `type` of Kubo's `pin/ls`. */
+export type PinLsType = 'recursive' | 'direct' | 'indirect' | 'all'
+
+/** One pin as `pin/ls` reports it; `via` is the recursive pin an indirect one is held through (when known). */
+export interface ListedPin {
+  cid: string
+  type: 'recursive' | 'direct' | 'indirect'
+  /** The pin's name ('' for indirect pins and unnamed ones). */
+  name: string
+  via?: string
+}
+
+/**
+ * Pins of this peer's Kubo to bring into the cluster pinset, with the cluster options they get
+ * (the defaults where unset). Each keeps its Kubo name and mode.
+ */
+export interface AdoptRequest extends Omit<PinRequest, 'cid' | 'name' | 'mode' | 'allocations'> {
+  /** The CIDs to adopt; undefined adopts every recursive and direct pin of this Kubo not in the pinset. */
+  cids?: string[]
+}
+
+/** What an adoption did. */
+export interface AdoptResult {
+  /** The new cluster pins. */
+  adopted: PinRecord[]
+  /** Pins that were in the cluster pinset already (left as they are). */
+  inPinset: string[]
+}
+
 /** A peer of the cluster as this peer sees it. */
 export interface ClusterPeer {
   id: string
@@ -111,8 +140,31 @@ export interface Cluster {
   recover (cid: string, options?: { signal?: AbortSignal }): Promise<GlobalPinInfo>
   /** Runs a recover pass on every peer; resolves with operations queued per peer. */
   recoverAll (options?: { signal?: AbortSignal }): Promise<Record<string, number | string>>
-  /** Resolves a CID or IPFS path to the root CID with the local Kubo. */
-  resolve (path: string, options?: { signal?: AbortSignal }): Promise<string>
+  /**
+   * Resolves a CID or IPFS path to the root CID with the local Kubo. `strict` reads it exactly as
+   * Kubo reads a path argument, failing with Kubo's own error (`invalid path "<arg>": …`).
+   */
+  resolve (path: string, options?: { signal?: AbortSignal, strict?: boolean }): Promise<string>
+  /**
+   * Kubo's `pin/ls` for the cluster, streamed in Kubo's order (recursive, direct, indirect): the
+   * cluster pins, this peer's Kubo pins that are not in the pinset, and (types `all` and
+   * `indirect`) every CID below one of those recursive pins that is not pinned itself. Listing
+   * indirect pins walks every DAG, on this Kubo and, for cluster pins it does not hold, on a peer
+   * that does.
+   */
+  listPins (options: { type: PinLsType, signal?: AbortSignal }): AsyncIterable<ListedPin>
+  /**
+   * Kubo's `pin/ls <cid>…` for the cluster: for each CID (in order), how it is pinned as `type`
+   * asks, or undefined. Indirect pins name the recursive pin they are held through.
+   */
+  checkPins (cids: readonly string[], options: { type: PinLsType, signal?: AbortSignal }): Promise<Array<ListedPin | undefined>>
+  /**
+   * Brings pins of this peer's Kubo into the cluster pinset with their Kubo name and mode,
+   * allocated to this peer (and others as the replication options ask), so nothing is unpinned or
+   * fetched again here. Throws InvalidParametersError for a CID this Kubo does not pin recursively
+   * or directly, InsufficientPeersError as `pin` does.
+   */
+  adopt (request: AdoptRequest, options?: { signal?: AbortSignal }): Promise<AdoptResult>
   repoStat (options?: { signal?: AbortSignal, sizeOnly?: boolean }): Promise<ClusterRepoStat>
   /** Runs repo/gc on every peer's Kubo. */
   repoGc (options?: { signal?: AbortSignal }): AsyncIterable<{ peer: string, cid?: string, error?: string }>

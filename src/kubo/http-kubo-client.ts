@@ -2,7 +2,7 @@ import { Agent, request, type Dispatcher } from 'undici'
 import type { Logger } from '../logger.js'
 import { KuboApiError, KuboPinTimeoutError, KuboUnavailableError, isErrorNamed } from '../errors.js'
 import { canonicalCid } from '../utils/cid.js'
-import type { KuboCallOptions, KuboClient, KuboIdentity, KuboPin, KuboPinType, KuboRepoStat, PinAddOptions } from './types.js'
+import type { KuboCallOptions, KuboClient, KuboIdentity, KuboPin, KuboPinCheck, KuboPinType, KuboRepoStat, PinAddOptions } from './types.js'
 import type { PinMode } from '../types.js'
 import { CallScope, abortReason } from './call-scope.js'
 import { ndjson } from './ndjson.js'
@@ -159,6 +159,50 @@ export class HttpKuboClient implements KuboClient {
     throw new KuboApiError('pin/ls', 200, `unexpected pin/ls answer for ${cid}: ${JSON.stringify(out)}`)
   }
 
+  async pinCheck (cid: string, options: KuboCallOptions & { type: KuboPinType | 'all' }): Promise<KuboPinCheck | undefined> {
+    let out: Line
+    try {
+      out = await this.json('pin/ls', { arg: cid, type: options.type, names: 'true' }, options.signal)
+    } catch (err) {
+      if (isPathNotPinnedError(err)) return undefined
+      throw err
+    }
+    const entry = Object.values(isRecord(out.Keys) ? out.Keys : {})[0]
+    const type = isRecord(entry) ? str(entry.Type) : ''
+    const name = isRecord(entry) ? str(entry.Name) : ''
+    if (type === 'recursive' || type === 'direct') return { type, ...(name !== '' ? { name } : {}) }
+    if (type === 'indirect') return { type }
+    const via = /^indirect through (\S+)$/.exec(type)?.[1]
+    if (via !== undefined) return { type: 'indirect', via }
+    throw new KuboApiError('pin/ls', 200, `unexpected pin/ls answer for ${cid}: ${JSON.stringify(out)}`)
+  }
+
+  async * indirectPins (options: KuboCallOptions = {}): AsyncGenerator<string, void, undefined> {
+    const scope = this.scope('pin/ls', options.signal)
+    try {
+      for await (const line of this.lines('pin/ls', { type: 'indirect', stream: 'true' }, scope)) {
+        scope.rearm()
+        yield str(line.Cid)
+      }
+    } finally {
+      scope.dispose()
+    }
+  }
+
+  async * refs (cid: string, options: KuboCallOptions = {}): AsyncGenerator<string, void, undefined> {
+    const scope = this.scope('refs', options.signal)
+    try {
+      // offline: a block this Kubo lacks ends the walk instead of being fetched from the network.
+      for await (const line of this.lines('refs', { arg: cid, recursive: 'true', unique: 'true', offline: 'true' }, scope)) {
+        scope.rearm()
+        if (typeof line.Err === 'string' && line.Err !== '') throw new KuboApiError('refs', 200, line.Err)
+        yield str(line.Ref)
+      }
+    } finally {
+      scope.dispose()
+    }
+  }
+
   async pinUpdate (from: string, to: string, options: KuboCallOptions & { unpin?: boolean } = {}): Promise<void> {
     const unpin = options.unpin ?? true
     try {
@@ -215,14 +259,28 @@ export class HttpKuboClient implements KuboClient {
     for (const r of results) if (r.status === 'rejected') throw r.reason
   }
 
-  async resolve (path: string, options: KuboCallOptions = {}): Promise<string> {
+  async resolve (path: string, options: KuboCallOptions & { strict?: boolean } = {}): Promise<string> {
+    if (options.strict === true) return await this.resolveStrict(path, options.signal)
     let p = path.trim()
     if (p.startsWith('ipfs://')) p = `/ipfs/${p.slice('ipfs://'.length)}`
     else if (p.startsWith('ipns://')) p = `/ipns/${p.slice('ipns://'.length)}`
     if (!p.startsWith('/')) return canonicalCid(p)
     const plain = /^\/ipfs\/([^/]+)\/?$/.exec(p)
     if (plain !== null) return canonicalCid(plain[1] as string)
-    const out = await this.json('resolve', { arg: p, recursive: 'true' }, options.signal)
+    return await this.resolveWithKubo(p, path, options.signal)
+  }
+
+  /** Kubo's reading of a command's path argument: a path, else a bare CID, else Kubo's own error. */
+  private async resolveStrict (path: string, signal: AbortSignal | undefined): Promise<string> {
+    const bare = /^\/ipfs\/([^/]+)\/?$/.exec(path)?.[1] ?? (path.startsWith('/') ? undefined : path)
+    if (bare !== undefined && bare === bare.trim()) {
+      try { return canonicalCid(bare) } catch { /* Kubo reads more multibases, or says why not */ }
+    }
+    return await this.resolveWithKubo(path, path, signal)
+  }
+
+  private async resolveWithKubo (p: string, path: string, signal: AbortSignal | undefined): Promise<string> {
+    const out = await this.json('resolve', { arg: p, recursive: 'true' }, signal)
     const resolved = str(out.Path)
     // A path into a non-UnixFS block resolves to `/ipfs/<cid>/<rest>`; Kubo would pin <cid>.
     const m = /^\/ipfs\/([^/]+)/.exec(resolved)

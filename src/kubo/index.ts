@@ -1,5 +1,5 @@
 export type {
-  KuboClient, KuboCallOptions, KuboIdentity, KuboPin, KuboPinType, KuboRepoStat, PinAddOptions
+  KuboClient, KuboCallOptions, KuboIdentity, KuboPin, KuboPinCheck, KuboPinType, KuboRepoStat, PinAddOptions
 } from './types.js'
 export { HttpKuboClient, type HttpKuboClientInit } from './http-kubo-client.js'
 export {

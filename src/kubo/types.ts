@@ -8,6 +8,12 @@ export type KuboPinType = 'recursive' | 'direct' | 'indirect'
 /** One pin as `pin/ls` lists it: the CID in Kubo's encoding (CIDv0 `Qm…`, CIDv1 base32), and its name if it has one. */
 export interface KuboPin { cid: string, type: KuboPinType, name?: string }
 
+/**
+ * How `pin/ls?arg=<cid>&type=<type>` finds one CID: its type, its name (recursive and direct pins)
+ * and, for an indirect pin, the recursive pin it is held through (`indirect through <via>`).
+ */
+export interface KuboPinCheck { type: KuboPinType, name?: string, via?: string }
+
 export interface KuboIdentity {
   /** Kubo's peer id. */
   id: string
@@ -72,6 +78,23 @@ export interface KuboClient {
   /** How Kubo holds one CID, or undefined if it does not. */
   pinType (cid: string, options?: KuboCallOptions): Promise<KuboPinType | undefined>
   /**
+   * Kubo's own check of one CID (`pin/ls?arg=<cid>&type=<type>&names=true`): undefined when it is
+   * not pinned as `type` asks. As in Kubo, `indirect` and `all` walk every recursive pin's DAG
+   * when the CID is not pinned directly or recursively, and `indirect` does not count a CID that
+   * is itself pinned recursively.
+   */
+  pinCheck (cid: string, options: KuboCallOptions & { type: KuboPinType | 'all' }): Promise<KuboPinCheck | undefined>
+  /**
+   * Every indirect pin (`pin/ls?type=indirect`, streamed): the CIDs below a recursive pin that are
+   * not pinned themselves. Walks every recursive pin's DAG, as Kubo does.
+   */
+  indirectPins (options?: KuboCallOptions): AsyncIterable<string>
+  /**
+   * Every CID below `cid` (`refs -r -u`), read from this Kubo's own blockstore only: a block it
+   * does not have fails the walk (KuboApiError) instead of being fetched.
+   */
+  refs (cid: string, options?: KuboCallOptions): AsyncIterable<string>
+  /**
    * `pin/update` from → to (recursive pins), `unpin` (@default true) removing `from`. Safe to repeat:
    * if `to` is pinned recursively already, `from` is just unpinned (with `unpin`); if `from` is gone
    * and `to` pinned, there is nothing left to do. Bounded by the request timeout, not by progress.
@@ -83,6 +106,11 @@ export interface KuboClient {
   repoGc (options?: KuboCallOptions): AsyncIterable<{ cid?: string, error?: string }>
   /** Connects Kubo to these swarm addresses (ending in /p2p/<id>); failures per address are ignored. */
   swarmConnect (addresses: readonly string[], options?: KuboCallOptions): Promise<void>
-  /** Resolves an IPFS/IPNS path or CID string to the root CID Kubo would pin. */
-  resolve (path: string, options?: KuboCallOptions): Promise<string>
+  /**
+   * Resolves an IPFS/IPNS path or CID string to the root CID Kubo would pin. A malformed CID is an
+   * InvalidCidError; with `strict`, the argument is read exactly as Kubo reads a command's path
+   * argument (no trimming, no `ipfs://` URLs) and a malformed one fails with Kubo's own
+   * KuboApiError (`invalid path "<arg>": …`).
+   */
+  resolve (path: string, options?: KuboCallOptions & { strict?: boolean }): Promise<string>
 }

@@ -170,6 +170,8 @@ export class StatelessTracker implements PinTracker {
 
   queued (): number { return this.waiting }
 
+  leaving (cid: string): boolean { return this.ops.get(cid)?.type === 'unpin' || this.unverified.has(cid) }
+
   track (record: PinRecord): void {
     if (isAllocatedTo(record, this.c.self)) {
       const op = this.ops.get(record.cid)

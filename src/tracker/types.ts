@@ -54,4 +54,10 @@ export interface PinTracker extends Startable {
   recoverAll (options?: { signal?: AbortSignal }): Promise<number>
   /** Operations waiting (for metrics and allocation). */
   queued (): number
+  /**
+   * Whether this tracker is taking `cid` out of this peer's Kubo: an unpin queued, running or
+   * failing, or a pin removed from the pinset that the next recover pass unpins if Kubo holds it.
+   * Kubo may still list such a CID; it is the cluster's, on its way out, not a pin of Kubo's own.
+   */
+  leaving (cid: string): boolean
 }

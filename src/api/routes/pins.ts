@@ -3,6 +3,7 @@ import { pinOptionsFromQuery, type Cluster, type PinRequest } from '../../cluste
 import { InvalidParametersError, NotFoundError } from '../../errors.js'
 import { sendJson, sendNdjson, readNdjson } from '../http.js'
 import type { Route } from '../router.js'
+import { queryFlag } from '../../utils/go-bool.js'
 
 /** Pin options from a query string, with IPFS Cluster's parameter names. */
 export function pinRequestFromQuery (cid: string, q: URLSearchParams, now: number): PinRequest {
@@ -113,6 +114,17 @@ export function pinRoutes (cluster: Cluster): Route[] {
         const pin = cluster.get(params.cid as string)
         if (pin === undefined) throw new NotFoundError(`${params.cid} is not in the cluster pinset`)
         sendJson(res, 200, pin)
+      }
+    },
+    {
+      // pinmesh extension: pins of this peer's Kubo made outside the cluster join the pinset.
+      method: 'POST',
+      path: '/pins/adopt',
+      handle: async ({ res, query, signal }) => {
+        const cids = query.getAll('cid')
+        const all = queryFlag(query, 'all', false)
+        if (all === (cids.length > 0)) throw new InvalidParametersError('give either the CIDs to adopt (cid=…, repeatable) or all=true')
+        sendJson(res, 200, await cluster.adopt({ ...pinOptionsFromQuery(query, Date.now()), ...(all ? {} : { cids }) }, { signal }))
       }
     },
     {

@@ -1,4 +1,4 @@
-import { pinOptionsFromQuery, type Cluster } from '../../cluster/index.js'
+import { pinOptionsFromQuery, type Cluster, type ListedPin } from '../../cluster/index.js'
 import type { PinRecord } from '../../types.js'
 import { InvalidParametersError, KuboApiError, NotFoundError } from '../../errors.js'
 import type { InterceptContext, InterceptHandler } from '../routes.js'
@@ -153,54 +153,61 @@ async function pinRm (cluster: Cluster, ctx: InterceptContext): Promise<void> {
 
 const TYPES = ['direct', 'indirect', 'recursive', 'all'] as const
 
+interface PinLsEntry { cid: string, type: string, name: string }
+
 /**
- * pin/ls from the cluster pinset, with each pin's own type. `all` lists the cluster's recursive
- * and direct pins: indirect pins are not enumerated (they are a walk of each Kubo's DAGs, as
- * IPFS Cluster also decides). `type=indirect` without arguments is answered by the local Kubo.
- * With arguments, each must be a cluster pin of the requested type, else Kubo's
- * `path '<arg>' is not pinned`.
+ * pin/ls for the cluster, as Kubo answers it for one node (Cluster.listPins, Cluster.checkPins):
+ * the cluster pins, this peer's Kubo pins outside the pinset, and the indirect pins below them;
+ * `type`, `stream`, `names`, `name` and arguments (paths too) as Kubo takes them. Each argument is
+ * checked on its own; Kubo v0.42 pairs the types it finds with the wrong arguments when several
+ * arguments mix pin types (its results come back grouped by type), which is not copied.
  */
 async function pinLs (cluster: Cluster, ctx: InterceptContext): Promise<void> {
   const o = new KuboOptions(ctx.query)
   const type = o.string(['type', 't']) ?? 'all'
   if (!(TYPES as readonly string[]).includes(type)) throw new KuboApiError('pin/ls', 500, `invalid type '${type}', must be one of {direct, indirect, recursive, all}`)
   const stream = o.bool(['stream', 's'], false)
-  const nameFilter = o.string(['name', 'n'])
-  const names = o.bool(['names'], false) || nameFilter !== undefined
+  const nameFilter = o.string(['name', 'n']) ?? ''
+  const names = o.bool(['names'], false) || nameFilter !== ''
   o.bool(['quiet', 'q'], false)
-  if (type === 'indirect' && ctx.args.length === 0) { ctx.forward(); return }
+  const t = type as typeof TYPES[number]
 
-  const entries: Array<{ cid: string, type: string, name: string }> = []
+  let entries: AsyncIterable<PinLsEntry> | PinLsEntry[]
   if (ctx.args.length > 0) {
-    for (const arg of ctx.args) {
-      let cid: string
-      try { cid = await cluster.resolve(arg, { signal: ctx.signal }) } catch (err) {
-        if ((err as Error).name === 'InvalidCidError') throw new KuboApiError('pin/ls', 500, `path '${arg}' is not pinned`)
-        throw err
-      }
-      const r = cluster.get(cid)
-      if (r !== undefined && (type === 'all' || type === r.mode)) { entries.push({ cid, type: r.mode, name: r.name }); continue }
-      throw new KuboApiError('pin/ls', 500, `path '${arg}' is not pinned`)
-    }
+    // Kubo resolves every argument (its own error for an invalid path) before it checks any.
+    const cids: string[] = []
+    for (const arg of ctx.args) cids.push(await cluster.resolve(arg, { signal: ctx.signal, strict: true }))
+    const found = await cluster.checkPins(cids, { type: t, signal: ctx.signal })
+    entries = found.map((f, i) => {
+      if (f === undefined) throw new KuboApiError('pin/ls', 500, `path '${ctx.args[i] as string}' is not pinned`)
+      return { cid: f.cid, type: f.via !== undefined ? `indirect through ${f.via}` : f.type, name: f.name }
+    })
   } else {
-    for (const r of cluster.pins()) {
-      if (type !== 'all' && r.mode !== type) continue
-      if (nameFilter !== undefined && !r.name.includes(nameFilter)) continue
-      entries.push({ cid: r.cid, type: r.mode, name: r.name })
-    }
-    // Kubo emits recursive pins, then direct ones.
-    entries.sort((a, b) => (a.type === b.type ? 0 : a.type === 'recursive' ? -1 : 1))
+    entries = filterByName(cluster.listPins({ type: t, signal: ctx.signal }), nameFilter)
   }
   if (stream) {
     const s = new KuboStream(ctx.res)
-    for (const e of entries) await s.emit({ Cid: e.cid, ...(names && e.name !== '' ? { Name: e.name } : {}), Type: e.type })
+    try {
+      for await (const e of entries) await s.emit({ Cid: e.cid, ...(names && e.name !== '' ? { Name: e.name } : {}), Type: e.type })
+    } catch (err) {
+      s.fail((err as Error).message)
+      return
+    }
     s.end()
     return
   }
-  if (entries.length === 0) { sendKuboValue(ctx.res, {}); return }
   const keys: Record<string, { Type: string, Name: string }> = {}
-  for (const e of [...entries].sort((a, b) => (a.cid < b.cid ? -1 : a.cid > b.cid ? 1 : 0))) keys[e.cid] = { Type: e.type, Name: names ? e.name : '' }
-  sendKuboValue(ctx.res, { Keys: keys })
+  for await (const e of entries) keys[e.cid] = { Type: e.type, Name: names ? e.name : '' }
+  if (Object.keys(keys).length === 0) { sendKuboValue(ctx.res, {}); return }
+  // Go's encoding/json writes map keys sorted.
+  const sorted: typeof keys = {}
+  for (const cid of Object.keys(keys).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) sorted[cid] = keys[cid] as { Type: string, Name: string }
+  sendKuboValue(ctx.res, { Keys: sorted })
+}
+
+/** Kubo's `name` filter: a case-sensitive substring of the pin's name (indirect pins have none). */
+async function * filterByName (pins: AsyncIterable<ListedPin>, filter: string): AsyncGenerator<PinLsEntry> {
+  for await (const p of pins) if (filter === '' || p.name.includes(filter)) yield p
 }
 
 async function pinUpdate (cluster: Cluster, init: PinHandlersInit, ctx: InterceptContext): Promise<void> {

@@ -58,6 +58,7 @@ describe('admin API with basic auth and a bearer token', () => {
     { method: 'GET', path: () => `/pins/${cids[0]}`, status: 200 },
     { method: 'POST', path: () => `/pins/${cids[0]}/recover`, status: 200 },
     { method: 'POST', path: () => '/pins/recover', status: 200 },
+    { method: 'POST', path: () => `/pins/adopt?cid=${cids[0]}`, status: 200 },
     { method: 'GET', path: () => '/pinset/stats', status: 200 },
     { method: 'GET', path: () => '/metrics', status: 200 },
     { method: 'GET', path: () => '/ui/', status: 200 },
@@ -75,6 +76,14 @@ describe('admin API with basic auth and a bearer token', () => {
       assert.equal(ok.status, e.status, ok.text)
     })
   }
+
+  test('POST /pins/adopt wants CIDs or all=true, not both nor neither (ERR_INVALID_PARAMETERS), and is not a pin of the CID "adopt"', async () => {
+    assertError(await call(base, 'POST', '/pins/adopt', AUTH), 400, 'ERR_INVALID_PARAMETERS')
+    assertError(await call(base, 'POST', `/pins/adopt?all=true&cid=${cids[0]}`, AUTH), 400, 'ERR_INVALID_PARAMETERS')
+    const ok = await call(base, 'POST', '/pins/adopt?all=true', AUTH)
+    assert.equal(ok.status, 200, ok.text)
+    assert.deepEqual(ok.json(), { adopted: [], inPinset: [] })
+  })
 
   test('GET /health needs no credentials', async () => {
     assert.equal((await call(base, 'GET', '/health')).status, 204)

@@ -48,6 +48,7 @@ export function fakeCluster (): Cluster & { statusOf: Map<string, TrackerStatus>
     async statusAll () { self.statusAllCalls++; return [...pins.values()].map(info) },
     async recover (cid: string) { return await self.status(cid) },
     async recoverAll () { return { [SELF]: 0, [OTHER]: 0 } },
+    async adopt (q: { cids?: string[] }) { return { adopted: [], inPinset: (q.cids ?? []).map(canonicalCid) } },
     pinsetStats: () => ({ pins: pins.size, queued: 3 })
   }
   return self as unknown as Cluster & { statusOf: Map<string, TrackerStatus>, statusAllCalls: number }

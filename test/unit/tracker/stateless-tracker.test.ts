@@ -228,3 +228,22 @@ test('a pin it made reports Kubo\'s final progress (the whole DAG) with its pinn
   pinset.map.set(r.cid, r)
   assert.equal((await tracker.status(root as string)).progress, undefined, 'forgotten once unpinned')
 })
+
+test('leaving names the CIDs the tracker is taking out of Kubo until they are out, never a pin Kubo holds on its own', async (t) => {
+  const { kubo, pinset, tracker } = await setup(t)
+  const [a, own] = await makeCids(2, 'leaving') as [string, string]
+  for (const c of [a, own]) kubo.makeAvailable(c)
+  await kubo.pinAdd(own, { mode: 'recursive' })
+  const r = rec(a)
+  track(pinset, tracker, r)
+  await waitFor(async () => (await tracker.status(a)).status === 'pinned')
+  assert.equal(tracker.leaving(a), false)
+  kubo.setLatency('pinRm', 300)
+  pinset.map.delete(a)
+  tracker.untrack(r)
+  assert.equal(tracker.leaving(a), true)
+  assert.equal(kubo.pins.has(a), true, 'Kubo still holds it meanwhile')
+  await waitFor(() => !kubo.pins.has(a), { message: 'unpinned' })
+  await waitFor(() => !tracker.leaving(a), { message: 'no longer leaving' })
+  assert.equal(tracker.leaving(own), false)
+})
