@@ -48,9 +48,10 @@ export function waitMode (cluster: Cluster, q: URLSearchParams, init: PinHandler
   return cluster.identity().trusted ? mode : 'committed'
 }
 
+/** Each path argument read as Kubo reads it, so a bad one gets Kubo's own `invalid path "X": …`. */
 async function resolveAll (cluster: Cluster, args: readonly string[], signal: AbortSignal): Promise<string[]> {
   const out: string[] = []
-  for (const a of args) out.push(await cluster.resolve(a, { signal }))
+  for (const a of args) out.push(await cluster.resolve(a, { signal, strict: true }))
   return out
 }
 
