@@ -16,6 +16,9 @@ import { queryFlag } from '../utils/go-bool.js'
 import { fanout, pinnedRoot, type FanoutOutput, type FanoutResult, type OpenDestination, type AddDestination } from '../adder/index.js'
 import type { Cluster, ClusterIdentity, ClusterPeer, ClusterRepoStat, GlobalPinInfo, PinRequest, UploadRequest } from './types.js'
 
+/** How long a cluster-wide `repo/gc` may run on each peer (Kubo's own gc has no deadline). */
+const REPO_GC_TIMEOUT_MS = 24 * 3600_000
+
 export interface ClusterComponents {
   pinset: PinSet
   tracker: PinTracker
@@ -78,6 +81,7 @@ export class PinsetCluster implements Cluster, Startable {
     rpc.register('kubo.repoStat', { policy: 'trusted', handle: async (p, _c, o) => await kubo.repoStat({ ...o, sizeOnly: (p as { sizeOnly?: boolean } | undefined)?.sizeOnly ?? true }) })
     rpc.register('kubo.repoGc', {
       policy: 'trusted',
+      maxMs: REPO_GC_TIMEOUT_MS,
       handle: async (_p, _c, o) => {
         const cids: string[] = []
         const errors: string[] = []
@@ -313,7 +317,7 @@ export class PinsetCluster implements Cluster, Startable {
     const peers = alive.includes(this.c.self) ? alive : [this.c.self, ...alive]
     for (const peer of peers) {
       try {
-        const r = await this.c.rpc.call<{ cids: string[], errors: string[] }>(peer, 'kubo.repoGc', {}, { signal: options.signal, timeoutMs: 24 * 3600_000 })
+        const r = await this.c.rpc.call<{ cids: string[], errors: string[] }>(peer, 'kubo.repoGc', {}, { signal: options.signal, timeoutMs: REPO_GC_TIMEOUT_MS })
         for (const cid of r.cids) yield { peer, cid }
         for (const error of r.errors) yield { peer, error }
       } catch (err) {
