@@ -101,7 +101,12 @@ async function runDaemon (config: Config): Promise<number> {
   const { promise, resolve } = Promise.withResolvers<number>()
   let stopping = false
   const shutdown = (signal: string): void => {
-    if (stopping) { node.logger.warn({ signal }, 'second signal, exiting now'); resolve(1); return }
+    if (stopping) {
+      // As Kubo and IPFS Cluster do: a second interrupt does not wait for the graceful stop. Only
+      // process.exit ends it now; resolving would still wait for every open handle to close.
+      process.stderr.write('Received another interrupt before graceful shutdown, terminating...\n')
+      process.exit(1)
+    }
     stopping = true
     node.logger.info({ signal }, 'shutting down')
     node.stop().then(() => { resolve(0) }, (err: unknown) => { node.logger.error({ err }, 'shutdown failed'); resolve(1) })

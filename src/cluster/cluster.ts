@@ -19,6 +19,9 @@ import { fanout, pinnedRoot, type FanoutOutput, type FanoutResult, type OpenDest
 import type { AdoptRequest, AdoptResult, Cluster, ClusterIdentity, ClusterPeer, ClusterRepoStat, GlobalPinInfo, ListedPin, PinLsType, PinRequest, UploadRequest } from './types.js'
 import { PinListing, REFS_METHOD, refsOf } from './pin-listing.js'
 
+/** How long a cluster-wide `repo/gc` may run on each peer (Kubo's own gc has no deadline). */
+const REPO_GC_TIMEOUT_MS = 24 * 3600_000
+
 export interface ClusterComponents {
   pinset: PinSet
   tracker: PinTracker
@@ -82,6 +85,7 @@ export class PinsetCluster implements Cluster, Startable {
     rpc.register(REFS_METHOD, { policy: 'trusted', handle: async (p, _c, o) => await refsOf(kubo, (p as { cids: string[] }).cids, o.signal) })
     rpc.register('kubo.repoGc', {
       policy: 'trusted',
+      maxMs: REPO_GC_TIMEOUT_MS,
       handle: async (_p, _c, o) => {
         const cids: string[] = []
         const errors: string[] = []
@@ -371,7 +375,7 @@ export class PinsetCluster implements Cluster, Startable {
     const peers = alive.includes(this.c.self) ? alive : [this.c.self, ...alive]
     for (const peer of peers) {
       try {
-        const r = await this.c.rpc.call<{ cids: string[], errors: string[] }>(peer, 'kubo.repoGc', {}, { signal: options.signal, timeoutMs: 24 * 3600_000 })
+        const r = await this.c.rpc.call<{ cids: string[], errors: string[] }>(peer, 'kubo.repoGc', {}, { signal: options.signal, timeoutMs: REPO_GC_TIMEOUT_MS })
         for (const cid of r.cids) yield { peer, cid }
         for (const error of r.errors) yield { peer, error }
       } catch (err) {

@@ -1,8 +1,9 @@
 import { Agent, type IncomingMessage, type ServerResponse } from 'node:http'
-import { createConnection, type NetConnectOpts, type Socket } from 'node:net'
+import type { NetConnectOpts, Socket, SocketConstructorOpts } from 'node:net'
 import { createProxyServer } from 'http-proxy-3'
 import type { Logger } from '../logger.js'
 import { KuboUnavailableError } from '../errors.js'
+import { ResetTolerantSocket } from '../utils/reset-tolerant-socket.js'
 import { sendKuboError, endWithStreamError } from './kubo-errors.js'
 
 export interface PassthroughInit {
@@ -48,6 +49,9 @@ export function createPassthrough (init: PassthroughInit): Passthrough {
     const allowOrigin = forwardOptions.get(_req)?.allowOrigin
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const name = (raw[i] as string).toLowerCase()
+      // Kubo says `Connection: close` when it answers before the upload has ended (or the client
+      // asked for it) and then closes; the client's connection to us ends the same way.
+      if (name === 'connection' && /(?:^|,)\s*close\s*(?:,|$)/i.test(raw[i + 1] as string)) { headers.push(raw[i] as string, 'close'); continue }
       if (HOP_BY_HOP.has(name)) continue
       if (name === 'access-control-allow-origin' && allowOrigin !== undefined) {
         if (allowOrigin !== null) headers.push(raw[i] as string, allowOrigin)
@@ -64,6 +68,7 @@ export function createPassthrough (init: PassthroughInit): Passthrough {
       const rt = proxyRes.rawTrailers
       for (let i = 0; i + 1 < rt.length; i += 2) trailers.push([rt[i] as string, rt[i + 1] as string])
       if (trailers.length > 0) res.addTrailers(trailers)
+      if (!_req.complete) abandonUpload(_req, res, proxyRes)
       res.end()
     })
     proxyRes.on('aborted', () => {
@@ -91,6 +96,19 @@ export function createPassthrough (init: PassthroughInit): Passthrough {
   }
 }
 
+/**
+ * Kubo answered before reading the whole upload (e.g. `files/write` on a missing path). Like Kubo,
+ * which then closes the connection, the rest of the client's body is not read: the upload stops
+ * flowing to Kubo, the connection to Kubo is dropped instead of going back to the pool, and the
+ * client's connection closes once the answer is out, so a keep-alive client is never left waiting
+ * for us to read a body nobody wants.
+ */
+function abandonUpload (req: IncomingMessage, res: ServerResponse, proxyRes: IncomingMessage): void {
+  req.unpipe()
+  proxyRes.socket.destroy()
+  res.once('finish', () => { req.socket.destroySoon() })
+}
+
 /** A keep-alive agent whose connection attempts fail after a deadline instead of the OS's ~2 min. */
 class ConnectTimeoutAgent extends Agent {
   private readonly connectTimeoutMs: number
@@ -99,9 +117,13 @@ class ConnectTimeoutAgent extends Agent {
     this.connectTimeoutMs = connectTimeoutMs
   }
 
-  // Node calls this to open each new upstream socket.
+  // Node calls this to open each new upstream socket. Kubo answers some uploads early and then
+  // closes at once (e.g. `files/write` on a missing path): a plain socket would lose that answer
+  // on the next write and the client would get a 502 "cannot reach kubo" instead.
   override createConnection (options: NetConnectOpts, cb?: (err: Error | null, socket: Socket) => void): Socket {
-    const socket = createConnection(options)
+    const socket = new ResetTolerantSocket(options as SocketConstructorOpts)
+    if (options.timeout !== undefined) socket.setTimeout(options.timeout)
+    socket.connect(options)
     const timer = setTimeout(() => { socket.destroy(new Error(`connect timeout after ${this.connectTimeoutMs}ms`)) }, this.connectTimeoutMs)
     const clear = (): void => { clearTimeout(timer) }
     socket.once('connect', clear)

@@ -18,20 +18,28 @@ export interface Libp2pRpcComponents {
 }
 
 export interface Libp2pRpcInit {
-  /** Default timeout of a call. @default 30000 */
+  /** Default timeout of a call, and how long a caller has to send its request. @default 30000 */
   timeoutMs?: number
+  /** How long a served call may run, for methods without their own `maxMs`. @default 4 × timeoutMs */
+  serveTimeoutMs?: number
 }
 
-/** Rpc over libp2p streams: one length-prefixed JSON request `{m, p}` and one response `{r}` or `{e}`. */
+/**
+ * Rpc over libp2p streams: one length-prefixed JSON request `{m, p, t}` and one response `{r}` or
+ * `{e}`. `t` is the caller's timeout in ms, so that the server gives up when the caller does, and
+ * not before (within the method's cap).
+ */
 export class Libp2pRpc implements Rpc {
   private readonly c: Libp2pRpcComponents
   private readonly timeoutMs: number
+  private readonly serveTimeoutMs: number
   private readonly methods = new Map<string, RpcMethod>()
   private started = false
 
   constructor (components: Libp2pRpcComponents, init: Libp2pRpcInit = {}) {
     this.c = components
     this.timeoutMs = init.timeoutMs ?? 30_000
+    this.serveTimeoutMs = init.serveTimeoutMs ?? this.timeoutMs * 4
   }
 
   register (name: string, method: RpcMethod): void { this.methods.set(name, method) }
@@ -53,15 +61,16 @@ export class Libp2pRpc implements Rpc {
   }
 
   async call<T> (peer: string, name: string, params: unknown, options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<T> {
-    const signal = withTimeout([options.signal], options.timeoutMs ?? this.timeoutMs)
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs
+    const signal = withTimeout([options.signal], timeoutMs)
     try {
-      return await this.callWith<T>(peer, name, params, signal)
+      return await this.callWith<T>(peer, name, params, timeoutMs, signal)
     } finally {
       signal.clear()
     }
   }
 
-  private async callWith<T> (peer: string, name: string, params: unknown, signal: AbortSignal): Promise<T> {
+  private async callWith<T> (peer: string, name: string, params: unknown, timeoutMs: number, signal: AbortSignal): Promise<T> {
     if (peer === this.c.libp2p.peerId.toString()) {
       const m = this.methods.get(name)
       if (m === undefined) throw new RpcError(peer, `no such method ${name}`)
@@ -75,7 +84,7 @@ export class Libp2pRpc implements Rpc {
     }
     try {
       const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE, maxBufferSize: STREAM_READ_BUFFER_BYTES })
-      await lp.write(new TextEncoder().encode(JSON.stringify({ m: name, p: params })), { signal })
+      await lp.write(new TextEncoder().encode(JSON.stringify({ m: name, p: params, t: timeoutMs })), { signal })
       const reply = JSON.parse(new TextDecoder().decode((await lp.read({ signal })).subarray())) as { r?: T, e?: string }
       await stream.close({ signal }).catch(() => {})
       if (reply.e !== undefined) throw new RpcError(peer, reply.e)
@@ -88,19 +97,27 @@ export class Libp2pRpc implements Rpc {
   }
 
   private async serve (stream: Stream, caller: string): Promise<void> {
-    const signal = AbortSignal.timeout(this.timeoutMs * 4)
     const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE, maxBufferSize: STREAM_READ_BUFFER_BYTES })
+    let signal = AbortSignal.timeout(this.timeoutMs)
     let reply: { r?: unknown, e?: string }
     try {
-      const req = JSON.parse(new TextDecoder().decode((await lp.read({ signal })).subarray())) as { m: string, p: unknown }
+      const req = JSON.parse(new TextDecoder().decode((await lp.read({ signal })).subarray())) as { m: string, p: unknown, t?: unknown }
       const method = this.methods.get(req.m)
       if (method === undefined) reply = { e: `no such method ${req.m}` }
       else if (method.policy === 'closed' || (method.policy === 'trusted' && !this.c.isTrusted(caller))) reply = { e: `${req.m}: not authorized for ${caller}` }
-      else reply = { r: await method.handle(req.p, caller, { signal }) }
+      else {
+        signal = AbortSignal.timeout(serveMs(method.maxMs ?? this.serveTimeoutMs, req.t))
+        reply = { r: await method.handle(req.p, caller, { signal }) }
+      }
     } catch (err) {
       reply = { e: (err as Error).message }
     }
     await lp.write(new TextEncoder().encode(JSON.stringify(reply)), { signal })
     await stream.close({ signal }).catch(() => {})
   }
+}
+
+/** A served call runs until the caller's deadline (`t`, when it sent a sane one) or the cap. */
+function serveMs (capMs: number, callerMs: unknown): number {
+  return typeof callerMs === 'number' && Number.isFinite(callerMs) && callerMs > 0 ? Math.min(capMs, callerMs) : capMs
 }

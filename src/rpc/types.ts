@@ -6,6 +6,13 @@ export type RpcPolicy = 'open' | 'trusted' | 'closed'
 /** A method served to other peers. `params` and the result are plain JSON. */
 export interface RpcMethod {
   policy: RpcPolicy
+  /**
+   * The longest this method may run when another peer calls it. The handler's signal aborts at
+   * the caller's own deadline (sent with the call) or at this cap, whichever comes first. Set it
+   * for methods whose callers allow long waits (a remote `repo/gc` may take hours).
+   * @default the Rpc's serveTimeoutMs
+   */
+  maxMs?: number
   handle (params: unknown, caller: string, options: { signal: AbortSignal }): Promise<unknown>
 }
 

@@ -1,6 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, readFile, writeFile, appendFile, stat } from 'node:fs/promises'
+import { mkdtemp, rm, readFile, writeFile, appendFile, stat, open as fsOpen } from 'node:fs/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
@@ -48,11 +50,47 @@ test('pins survive a restart with every field intact', async () => {
   })
 })
 
+/**
+ * Holds every fsync (FileHandle sync and datasync) of this process until `release()`, so a test can
+ * see what waits for the disk. `reached` resolves at the first held call; `restore()` undoes it.
+ */
+async function holdFsyncs (): Promise<{ reached: Promise<void>, release: () => void, restore: () => void }> {
+  const probe = await fsOpen(fileURLToPath(import.meta.url), 'r')
+  const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void>, datasync: () => Promise<void> }
+  await probe.close()
+  const original = { sync: proto.sync, datasync: proto.datasync }
+  const reached = Promise.withResolvers<void>()
+  const released = Promise.withResolvers<void>()
+  for (const name of ['sync', 'datasync'] as const) {
+    proto[name] = async function (this: unknown) {
+      reached.resolve()
+      await released.promise
+      return await original[name].call(this)
+    }
+  }
+  return {
+    reached: reached.promise,
+    release: () => { released.resolve() },
+    restore: () => { proto.sync = original.sync; proto.datasync = original.datasync; released.resolve() }
+  }
+}
+
 test('put resolves only after the change is in the log on disk', async () => {
   await withDir(async (dir) => {
     const a = await open(dir)
     const before = (await stat(join(dir, 'pinset.log'))).size
-    await a.put([pin('durable')])
+    const disk = await holdFsyncs()
+    try {
+      let resolved = false
+      const put = a.put([pin('durable')]).then(() => { resolved = true })
+      await disk.reached
+      await sleep(100)
+      assert.equal(resolved, false, 'put is still pending while its fsync is held')
+      disk.release()
+      await put
+    } finally {
+      disk.restore()
+    }
     const after = (await readFile(join(dir, 'pinset.log'))).length
     assert.ok(after > before, 'the log grew before put resolved')
     await a.stop()
