@@ -9,15 +9,17 @@ import { PinsetStore } from '../../../src/pinset/store.js'
 import { YjsPinSet } from '../../../src/pinset/index.js'
 import { InvalidDatastoreVersionError } from '../../../src/errors.js'
 import type { PinRecord } from '../../../src/types.js'
+import type { Logger } from '../../../src/logger.js'
 
 // What a damaged pinset file does at open: what was dropped is said, the original is kept aside,
 // everything before the damage is kept. (A full disk is tested on a real one in
 // test/integration/full-disk.test.ts; re-sync from peers in test/integration/pinset-corruption.test.ts.)
 
-function capture (): { logger: ReturnType<typeof pino>, lines: () => string[] } {
+function capture (): { logger: Logger, lines: () => string[] } {
   const out: string[] = []
   const sink = new Writable({ write (chunk: Buffer, _enc, cb) { out.push(...chunk.toString().split('\n').filter(l => l !== '')); cb() } })
-  return { logger: pino({ level: 'warn' }, sink), lines: () => out.map(l => (JSON.parse(l) as { msg: string }).msg) }
+  const logger: Logger = pino({ level: 'warn' }, sink)
+  return { logger, lines: () => out.map(l => (JSON.parse(l) as { msg: string }).msg) }
 }
 
 async function withDir (fn: (dir: string) => Promise<void>): Promise<void> {
@@ -57,7 +59,7 @@ test('a flipped byte in a frame: the frames before it are kept, the rest is drop
     const path = join(dir, 'pinset.log')
     const original = await readFile(path)
     const bad = Buffer.from(original)
-    bad[HEADER + 2 * FRAME + 50] ^= 0x40
+    bad.writeUInt8(bad.readUInt8(HEADER + 2 * FRAME + 50) ^ 0x40, HEADER + 2 * FRAME + 50)
     await writeFile(path, bad)
     const { logger, lines } = capture()
     const { store, loaded } = await PinsetStore.open(dir, logger)
@@ -82,7 +84,7 @@ test('a flipped byte in a frame\'s epoch number is caught by its checksum, not s
     await logOf(dir, 3)
     const path = join(dir, 'pinset.log')
     const bad = await readFile(path)
-    bad[HEADER + FRAME + 11] ^= 0x01
+    bad.writeUInt8(bad.readUInt8(HEADER + FRAME + 11) ^ 0x01, HEADER + FRAME + 11)
     await writeFile(path, bad)
     const { logger, lines } = capture()
     const { store, loaded } = await PinsetStore.open(dir, logger)
@@ -139,7 +141,7 @@ async function compacted (dir: string): Promise<void> {
 }
 
 for (const [name, damage] of [
-  ['a flipped byte in its pins', (b: Buffer) => { b[b.length - 20] ^= 0x20 }],
+  ['a flipped byte in its pins', (b: Buffer) => { b.writeUInt8(b.readUInt8(b.length - 20) ^ 0x20, b.length - 20) }],
   ['a garbage header', (b: Buffer) => { b.write('NOTSTATE', 0) }],
   ['a truncated body', (b: Buffer) => b.subarray(0, b.length - 30)],
   ['a truncated header', (b: Buffer) => b.subarray(0, 10)]
