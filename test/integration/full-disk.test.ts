@@ -126,6 +126,11 @@ test('daemon on a full disk: pins get Kubo\'s error, the rest keeps working, pin
     assert.equal(body.Code, 0)
     assert.equal(body.Type, 'error')
   }
+  // The admin API says it in its own shape.
+  const viaApi = batches[0]?.[0] as string
+  const api = await httpRequest(`${proc.apiUrl}/pins/${viaApi}?name=${'n'.repeat(2000)}`, { method: 'POST' })
+  assert.equal(api.status, 507, api.body.toString())
+  assert.equal((JSON.parse(api.body.toString()) as { code: string }).code, 'ERR_STORAGE')
   // Everything else keeps working: reads of the pinset, calls passed through to Kubo, the admin API.
   assert.ok((await pinnedCids(proc.proxyUrl)).length >= acked.length)
   assert.equal((await httpRequest(`${proc.proxyUrl}/api/v0/id`, { method: 'POST' })).status, 200)
