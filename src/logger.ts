@@ -26,7 +26,10 @@ export function createRootLogger (init: LogInit, destination?: DestinationStream
   }
   if (destination !== undefined) return pino(options, destination)
   if (init.pretty) {
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { destination: 2, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } })
+    const transport = pino.transport({ target: 'pino-pretty', options: { destination: 2, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } })
+    // The formatting thread ends if its output fails; the daemon goes on, without log lines.
+    transport.on('error', () => {})
+    return pino(options, transport)
   }
   return pino(options, safeDestination(2))
 }

@@ -149,24 +149,26 @@ test('daemon on a full disk: pins get Kubo\'s error, the rest keeps working, pin
   assert.deepEqual(acked.filter(c => !after.includes(c)), [], 'every acknowledged pin is there after a restart')
 })
 
-test('a daemon whose log output fails (stderr on /dev/full) keeps serving and stops cleanly', async (t) => {
-  const devFull = openSync('/dev/full', 'w')
-  t.after(() => { closeSync(devFull) })
-  const proc = await startPinmesh({ secret: newSecret(), stderrFd: devFull, env: { PINMESH_LOG_LEVEL: 'debug' } })
-  t.after(async () => { await proc.destroy() })
-  for (let i = 0; i < 20; i++) {
-    const r = await httpRequest(`${proc.apiUrl}/pinset/stats`, { method: 'GET' })
-    assert.equal(r.status, 200)
-  }
-  // A request that logs at every level it reaches, and an error answer.
-  assert.equal((await httpRequest(`${proc.proxyUrl}/api/v0/pin/add?arg=not-a-cid`, { method: 'POST' })).status >= 400, true)
-  await new Promise(resolve => setTimeout(resolve, 500))
-  assert.equal(proc.process.exitCode, null, 'still running')
-  assert.equal((await httpRequest(`${proc.apiUrl}/health`, { method: 'GET' })).status, 204)
-  const started = Date.now()
-  assert.equal(await proc.stop(), 0, 'SIGTERM ends it with code 0')
-  assert.ok(Date.now() - started < 10_000, `stopped in ${Date.now() - started} ms`)
-})
+for (const pretty of ['false', 'true']) {
+  test(`a daemon whose log output fails (stderr on /dev/full, pretty ${pretty}) keeps serving and stops cleanly`, async (t) => {
+    const devFull = openSync('/dev/full', 'w')
+    t.after(() => { closeSync(devFull) })
+    const proc = await startPinmesh({ secret: newSecret(), stderrFd: devFull, env: { PINMESH_LOG_LEVEL: 'debug', PINMESH_LOG_PRETTY: pretty } })
+    t.after(async () => { await proc.destroy() })
+    for (let i = 0; i < 20; i++) {
+      const r = await httpRequest(`${proc.apiUrl}/pinset/stats`, { method: 'GET' })
+      assert.equal(r.status, 200)
+    }
+    // A request that logs at every level it reaches, and an error answer.
+    assert.equal((await httpRequest(`${proc.proxyUrl}/api/v0/pin/add?arg=not-a-cid`, { method: 'POST' })).status >= 400, true)
+    await new Promise(resolve => setTimeout(resolve, 500))
+    assert.equal(proc.process.exitCode, null, 'still running')
+    assert.equal((await httpRequest(`${proc.apiUrl}/health`, { method: 'GET' })).status, 204)
+    const started = Date.now()
+    assert.equal(await proc.stop(), 0, 'SIGTERM ends it with code 0')
+    assert.ok(Date.now() - started < 10_000, `stopped in ${Date.now() - started} ms`)
+  })
+}
 
 async function freePort (): Promise<number> {
   const server = createServer()
