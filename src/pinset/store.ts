@@ -137,8 +137,11 @@ export class PinsetStore {
         this.torn = false
         this.logVersion = PINSET_FORMAT_VERSION
       } finally {
-        // On failure the old log stays; its frames are of an older epoch or already in the state.
+        // On failure the old log stays (its frames are of an older epoch or already in the state),
+        // unless only the directory sync failed and the new one is in place.
         this.handle = await open(logPath, 'a')
+        const size = (await this.handle.stat()).size
+        if (size < this.logSize) { this.logSize = size; this.torn = false }
       }
     })
   }
