@@ -48,8 +48,8 @@ export interface LoadedPinset {
  * A failed write (disk full) is never acknowledged and never leaves a torn frame that later frames
  * follow: the log is cut back to its last whole frame before anything else is appended, and the
  * failed frames are written again, first, with the next append (they are in the in-memory document
- * already, and later updates may build on them). A damaged file found at open is copied aside as
- * `<name>.corrupt-<time>`, and what could not be read is logged and left to catch-up from peers.
+ * already, and later updates may build on them). A damaged file found at open is kept (moved or
+ * copied) as `<name>.corrupt-<time>`; what could not be read is logged and left to catch-up from peers.
  */
 export class PinsetStore {
   private readonly dir: string
