@@ -177,3 +177,22 @@ for (const [name, damage] of [
     })
   })
 }
+
+test('a version 1 log takes new frames in its own format until the next compaction, and they load', async () => {
+  await withDir(async (dir) => {
+    for (const f of ['pinset.state', 'pinset.log']) await writeFile(join(dir, f), await readFile(new URL(`../../fixtures/pinset-v1/${f}`, import.meta.url)))
+    const logger = pino({ level: 'silent' })
+    const a = new YjsPinSet({ logger }, { dir, trusted: true })
+    await a.start()
+    const before = a.size
+    await a.put([pin('bafkreiaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa9')])
+    await a.stop()
+    assert.equal((await readFile(join(dir, 'pinset.log'))).readUInt32BE(8), 1)
+    const { logger: seen, lines } = capture()
+    const b = new YjsPinSet({ logger: seen }, { dir, trusted: true })
+    await b.start()
+    assert.equal(b.size, before + 1)
+    await b.stop()
+    assert.deepEqual(lines(), [], 'nothing dropped')
+  })
+})
