@@ -71,6 +71,16 @@ export class InvalidDatastoreVersionError extends Error {
   override readonly name = InvalidDatastoreVersionError.NAME
 }
 
+/**
+ * A pinset change could not be made durable on this peer's disk (disk full, I/O error), so it was
+ * not acknowledged. The change stays in memory and is written (and replicated) once the disk
+ * accepts writes again, like a request that timed out: it may still take effect.
+ */
+export class PinsetWriteError extends Error {
+  static readonly NAME = 'PinsetWriteError'
+  override readonly name = PinsetWriteError.NAME
+}
+
 /** A string is not a valid CID (or IPFS path where one is accepted). */
 export class InvalidCidError extends Error {
   static readonly NAME = 'InvalidCidError'

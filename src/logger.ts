@@ -26,9 +26,33 @@ export function createRootLogger (init: LogInit, destination?: DestinationStream
   }
   if (destination !== undefined) return pino(options, destination)
   if (init.pretty) {
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { destination: 2, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } })
+    const transport = pino.transport({ target: 'pino-pretty', options: { destination: 2, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } })
+    // The formatting thread ends if its output fails; the daemon goes on, without log lines.
+    transport.on('error', () => {})
+    return pino(options, transport)
   }
-  return pino(options, pino.destination({ dest: 2, sync: false }))
+  return pino(options, safeDestination(2))
+}
+
+/** Bytes of log lines held while the output does not take them; later lines are dropped. */
+const MAX_BUFFERED_LOG_BYTES = 4 << 20
+
+/**
+ * Log lines to `fd`, asynchronously. A write that fails (EPIPE, ENOSPC on a full disk, EIO) must
+ * not stop the daemon: pino's destination only absorbs EPIPE and re-emits anything else as an
+ * unhandled 'error' event. Lines are held (up to MAX_BUFFERED_LOG_BYTES) and written again with
+ * the next line, so logging resumes once the output accepts writes again. While it fails, the
+ * synchronous flush at exit is skipped: sonic-boom's retries it for ever on any error but EAGAIN,
+ * and the daemon would never exit.
+ */
+function safeDestination (fd: number): DestinationStream {
+  const dest = pino.destination({ dest: fd, sync: false, maxLength: MAX_BUFFERED_LOG_BYTES })
+  let failing = false
+  dest.on('error', () => { failing = true /* nowhere to report it: the log is the output that failed */ })
+  dest.on('write', () => { failing = false })
+  const flushSync = dest.flushSync.bind(dest)
+  dest.flushSync = () => { if (!failing) flushSync() }
+  return dest
 }
 
 /** A child logger for one component, at its configured level. */

@@ -1,6 +1,6 @@
 import {
   AbortError, InsufficientPeersError, InvalidCidError, InvalidParametersError, KuboApiError, KuboPinTimeoutError,
-  KuboUnavailableError, NotFoundError, NotStartedError, QueueFullError, RpcError
+  KuboUnavailableError, NotFoundError, NotStartedError, PinsetWriteError, QueueFullError, RpcError
 } from '../errors.js'
 
 /** The admin API's error body. `code` values are stable and documented in the README. */
@@ -39,7 +39,8 @@ export const API_ERROR_CODES = {
   ERR_NOT_READY: 503,
   ERR_INSUFFICIENT_PEERS: 503,
   ERR_QUEUE_FULL: 503,
-  ERR_TIMEOUT: 504
+  ERR_TIMEOUT: 504,
+  ERR_STORAGE: 507
 } as const
 
 export type ApiErrorCode = keyof typeof API_ERROR_CODES
@@ -62,6 +63,7 @@ export function toApiError (err: unknown): { status: number, body: ApiErrorBody 
       case KuboUnavailableError.NAME: return wire('ERR_KUBO_UNAVAILABLE', err.message)
       case KuboApiError.NAME: return wire('ERR_KUBO', err.message)
       case RpcError.NAME: return wire('ERR_PEER_UNREACHABLE', err.message)
+      case PinsetWriteError.NAME: return wire('ERR_STORAGE', err.message)
       case KuboPinTimeoutError.NAME:
       case 'TimeoutError': return wire('ERR_TIMEOUT', err.message)
       case AbortError.NAME: return wire('ERR_TIMEOUT', err.message)

@@ -86,6 +86,9 @@ async function runInit (flags: Record<string, string>, path: string | undefined)
 }
 
 async function runDaemon (config: Config): Promise<number> {
+  // A failing stdout or stderr (a full disk, a closed pipe) must not stop a running daemon:
+  // without a listener, a write error is an uncaught 'error' event.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
   // Loaded here so that client subcommands never pay for the daemon's dependencies.
   const { createNode } = await import('../node.js')
   const node = await createNode(config)

@@ -34,7 +34,9 @@ export interface PinSetReader {
 export interface PinSetWriter {
   /**
    * Adds or replaces pins. Resolves once the change is on this peer's disk (fsync'd), which is
-   * when a client may be told it is done; replication to other peers follows.
+   * when a client may be told it is done; replication to other peers follows. Rejects with a
+   * PinsetWriteError when it cannot be made durable (a full disk); the change stays in memory and
+   * is written once the disk takes writes again, so, like a timed-out request, it may take effect.
    */
   put (records: readonly PinRecord[], options?: { signal?: AbortSignal }): Promise<void>
   /** Removes pins; CIDs not in the pinset are ignored. Resolves once on disk. */

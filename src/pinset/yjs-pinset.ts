@@ -56,15 +56,24 @@ export class YjsPinSet implements PinSet {
     if (this.cur !== undefined) return
     const started = Date.now()
     const { store, loaded } = await PinsetStore.open(this.init.dir, this.log)
-    const { doc, kv, codes } = this.newDoc()
-    if (loaded.state !== undefined) Y.applyUpdate(doc, loaded.state, LOAD)
-    if (loaded.updates.length > 0) doc.transact(() => { for (const u of loaded.updates) Y.applyUpdate(doc, u, LOAD) }, LOAD)
+    let { doc, kv, codes } = this.newDoc()
+    try {
+      if (loaded.state !== undefined) Y.applyUpdate(doc, loaded.state, LOAD)
+      if (loaded.updates.length > 0) doc.transact(() => { for (const u of loaded.updates) Y.applyUpdate(doc, u, LOAD) }, LOAD)
+    } catch (err) {
+      // Checksums make this unlikely (a bug, or a version 1 state file); the peers hold the pinset.
+      doc.destroy();
+      ({ doc, kv, codes } = this.newDoc())
+      await store.setAsideAll(`pinset state does not decode (${(err as Error).message})`)
+      loaded.meta = undefined
+      loaded.updates = []
+    }
     this.store = store
     const epoch = loaded.meta?.epoch ?? GENESIS
     this.cur = { epoch, doc, kv, codes, pkg: loaded.meta?.package, detach: () => {} }
     this.cur.detach = this.attach(this.cur, true)
     this.log.info({ pins: kv.size, epoch: epoch.n, ms: Date.now() - started, logUpdates: loaded.updates.length }, 'pinset loaded')
-    if (store.logBytes > this.init.compactMinLogBytes) await this.compact()
+    if (store.logBytes > this.init.compactMinLogBytes) await this.compact().catch((err: unknown) => { this.log.error({ err }, 'pinset compaction failed') })
   }
 
   async stop (): Promise<void> {
@@ -209,7 +218,7 @@ export class YjsPinSet implements PinSet {
 
   /** Hooks persistence, broadcasting and change events to a document. */
   private attach (cur: Current, events: boolean): () => void {
-    const onUpdate = (update: Uint8Array, origin: unknown): void => { this.persist(update, origin, cur.epoch) }
+    const onUpdate = (update: Uint8Array, origin: unknown): void => { this.persist(update, origin, cur) }
     cur.doc.on('update', onUpdate)
     const offChange = events
       ? cur.kv.onChange((changes, origin) => {
@@ -235,7 +244,8 @@ export class YjsPinSet implements PinSet {
     this.cur = cur
     const persistOnly = this.attach(cur, false)
     const store = this.store
-    if (store !== undefined) await store.compact(() => Y.encodeStateAsUpdate(cur.doc), { epoch: cur.epoch, package: cur.pkg })
+    // On failure (disk full) the next write of this epoch writes the state (see persist).
+    if (store !== undefined) await store.compact(() => Y.encodeStateAsUpdate(cur.doc), { epoch: cur.epoch, package: cur.pkg }).catch((err: unknown) => { this.log.error({ err }, 'cannot write the new pinset epoch to disk yet') })
     if (migration !== undefined) {
       // Peer codes are per document: carried values are rewritten with the new document's codes.
       let sets: string[] = []
@@ -270,10 +280,15 @@ export class YjsPinSet implements PinSet {
     await Promise.all(waits)
   }
 
-  private persist (update: Uint8Array, origin: unknown, epoch: EpochId): void {
+  private persist (update: Uint8Array, origin: unknown, cur: Current): void {
     const store = this.store
     if (store === undefined || origin === LOAD) return
-    const written = store.append(update, epoch.n)
+    const epoch = cur.epoch
+    // Log frames of another epoch than the state's are ignored on load: an epoch whose state
+    // could not be written yet is written whole.
+    const written = store.stateEpoch === epoch.n
+      ? store.append(update, epoch.n)
+      : store.compact(() => Y.encodeStateAsUpdate(cur.doc), { epoch, package: cur.pkg })
     if (origin === LOCAL) {
       this.pendingLocalAppend = written
       // Broadcast only what is on disk: a peer never has to forget an update it was sent.
@@ -282,7 +297,9 @@ export class YjsPinSet implements PinSet {
       written.catch((err: unknown) => { this.log.error({ err }, 'failed to persist a replicated pinset update') })
     }
     written.then(() => {
-      if (store.logBytes > Math.max(this.init.compactMinLogBytes, store.stateBytes)) void this.compact()
+      if (store.logBytes > Math.max(this.init.compactMinLogBytes, store.stateBytes)) {
+        this.compact().catch((err: unknown) => { this.log.error({ err }, 'pinset compaction failed') })
+      }
     }, () => {})
   }
 

@@ -1,0 +1,249 @@
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFile, spawn } from 'node:child_process'
+import { promisify } from 'node:util'
+import { mkdtemp, rm, open, rmdir } from 'node:fs/promises'
+import { openSync, closeSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import { startKubo, addUnpinned, type KuboDaemon } from '../fixtures/kubo.js'
+import { startPinmesh, newSecret, PINMESH_BIN } from '../fixtures/pinmesh.js'
+import { httpRequest } from '../fixtures/http.js'
+import { waitFor } from '../fixtures/wait-for.js'
+import { PinsetStore } from '../../src/pinset/store.js'
+import { YjsPinSet } from '../../src/pinset/index.js'
+import type { PinRecord } from '../../src/types.js'
+
+// A real full disk: a small tmpfs as the data directory, filled up. Needs root (mount); without
+// it these tests fail, saying why.
+
+const run = promisify(execFile)
+
+/** Mounts a tmpfs of `size` on a new directory, unmounted and removed after the test. */
+async function smallDisk (t: TestContext, size: string): Promise<string> {
+  if (process.getuid?.() !== 0) assert.fail(`the full-disk tests mount a tmpfs and must run as root (uid ${process.getuid?.()})`)
+  const dir = await mkdtemp(join(tmpdir(), 'pinmesh-full-'))
+  try {
+    await run('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir])
+  } catch (err) {
+    assert.fail(`cannot mount a tmpfs on ${dir}: ${(err as Error).message}`)
+  }
+  t.after(async () => {
+    await run('umount', ['-l', dir])
+    await rmdir(dir)
+  })
+  return dir
+}
+
+/** Writes `path` until the file system is full. */
+async function fill (path: string): Promise<void> {
+  const fh = await open(path, 'w')
+  const chunk = Buffer.alloc(4096, 0xaa)
+  try {
+    for (;;) await fh.write(chunk)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err
+  } finally {
+    await fh.close()
+  }
+}
+
+test('store: frames torn by a full disk are never acknowledged, and none acknowledged after is lost', async (t) => {
+  const disk = await smallDisk(t, '256k')
+  const dir = join(disk, 'pinset')
+  const log = pino({ level: 'silent' })
+  const { store } = await PinsetStore.open(dir, log)
+  const acked: number[] = []
+  const failed: unknown[] = []
+  await store.append(Buffer.alloc(1000, 0), 0)
+  acked.push(0)
+  await fill(join(disk, 'filler'))
+  // The log's last page still has room for a few frames, then one is cut short, then none fits.
+  for (let i = 1; i < 20; i++) {
+    try { await store.append(Buffer.alloc(1000, i), 0); acked.push(i) } catch (err) { failed.push(err) }
+  }
+  assert.ok(failed.length > 0, 'some appends failed on the full disk')
+  for (const err of failed) assert.match(String(err), /PinsetWriteError: cannot write the pinset to disk: ENOSPC/)
+  await rm(join(disk, 'filler'))
+  for (let i = 100; i < 103; i++) { await store.append(Buffer.alloc(1000, i), 0); acked.push(i) }
+  await store.close()
+  const { store: again, loaded } = await PinsetStore.open(dir, log)
+  await again.close()
+  const found = loaded.updates.map(u => u[0] as number)
+  assert.deepEqual(acked.filter(i => !found.includes(i)), [], `acknowledged frames found after reopening: ${found.join(',')}`)
+  // The failed ones were written once space came back (the in-memory document holds them).
+  assert.deepEqual(found, [...Array(20).keys(), 100, 101, 102])
+})
+
+function record (cid: string): PinRecord {
+  return { cid, name: 'x'.repeat(900), mode: 'recursive', replicationMin: -1, replicationMax: -1, allocations: [], metadata: {}, createdAt: 1000, updatedAt: 1000, updatedBy: 'peerA' }
+}
+
+test('pinset: a put the full disk refused is written once space is back, so the acknowledged puts after it (which build on it) survive a restart, across an epoch rebuild', async (t) => {
+  const disk = await smallDisk(t, '256k')
+  const dir = join(disk, 'pinset')
+  const logger = pino({ level: 'silent' })
+  let p = new YjsPinSet({ logger }, { dir, trusted: true })
+  await p.start()
+  const acked: string[] = []
+  await p.put([record('a0')])
+  acked.push('a0')
+  await fill(join(disk, 'filler'))
+  let refused = 0
+  for (let i = 1; i < 12; i++) {
+    try { await p.put([record(`a${i}`)]); acked.push(`a${i}`) } catch (err) { refused++; assert.equal((err as Error).name, 'PinsetWriteError') }
+  }
+  assert.ok(refused > 0)
+  await rm(join(disk, 'filler'))
+  for (const cid of ['c0', 'c1']) { await p.put([record(cid)]); acked.push(cid) }
+  const restart = async (): Promise<string[]> => {
+    await p.stop()
+    p = new YjsPinSet({ logger }, { dir, trusted: true })
+    await p.start()
+    return [...p.list()].map(r => r.cid)
+  }
+  t.after(async () => { await p.stop() })
+  let have = await restart()
+  assert.deepEqual(acked.filter(c => !have.includes(c)), [], `after a restart: ${have.join(',')}`)
+
+  // A new epoch while the disk is full: its state cannot be written yet, nor anything of it.
+  await fill(join(disk, 'filler'))
+  await p.rebuild('leader')
+  await assert.rejects(p.put([record('b0')]), { name: 'PinsetWriteError' })
+  await rm(join(disk, 'filler'))
+  await p.put([record('d0')])
+  acked.push('d0')
+  have = await restart()
+  assert.equal(p.epoch().n, 1)
+  assert.deepEqual(acked.filter(c => !have.includes(c)), [], `after a restart on the new epoch: ${have.join(',')}`)
+})
+
+/** One pin/add of `cids` with a name of the longest size Kubo allows, so that each write is ~3 KB (most of a tmpfs page). */
+async function proxyPin (url: string, cids: string[]): Promise<{ status: number, body: string }> {
+  const r = await httpRequest(`${url}/api/v0/pin/add?${cids.map(c => `arg=${c}`).join('&')}&name=${'n'.repeat(255)}`, { method: 'POST' })
+  return { status: r.status, body: r.body.toString() }
+}
+
+async function pinnedCids (url: string): Promise<string[]> {
+  const r = await httpRequest(`${url}/api/v0/pin/ls?type=recursive`, { method: 'POST' })
+  assert.equal(r.status, 200, r.body.toString())
+  return Object.keys((JSON.parse(r.body.toString()) as { Keys: Record<string, unknown> }).Keys)
+}
+
+test('daemon on a full disk: pins get Kubo\'s error, the rest keeps working, pins succeed once space is back, and no acknowledged pin is lost', async (t) => {
+  const disk = await smallDisk(t, '2m')
+  let kubo: KuboDaemon | undefined
+  t.after(async () => { await kubo?.destroy() })
+  kubo = await startKubo()
+  const proc = await startPinmesh({ kuboApi: kubo.apiMultiaddr, secret: newSecret(), path: join(disk, 'pinmesh') })
+  t.after(async () => { await proc.stop() })
+  const acked: string[] = []
+  const batches: string[][] = []
+  for (let i = 0; i < 12; i++) {
+    const batch: string[] = []
+    for (let j = 0; j < 8; j++) batch.push(await addUnpinned(kubo, `full disk ${i} ${j}`))
+    batches.push(batch)
+  }
+  const pinBatch = async (): Promise<{ status: number, body: string }> => {
+    const batch = batches.shift() as string[]
+    const r = await proxyPin(proc.proxyUrl, batch)
+    if (r.status === 200) acked.push(...batch)
+    return r
+  }
+  const first = await pinBatch()
+  assert.equal(first.status, 200, first.body)
+
+  await fill(join(disk, 'filler'))
+  // The log's last page may take one more write, or part of one (a torn frame); then none fits.
+  const errors: Array<{ status: number, body: string }> = []
+  for (let i = 0; i < 6; i++) {
+    const r = await pinBatch()
+    if (r.status !== 200) errors.push(r)
+  }
+  assert.ok(errors.length >= 4, `${errors.length} pins failed on the full disk`)
+  for (const e of errors) {
+    assert.equal(e.status, 500, e.body)
+    const body = JSON.parse(e.body) as Record<string, unknown>
+    assert.deepEqual(Object.keys(body), ['Message', 'Code', 'Type'])
+    assert.match(body.Message as string, /no space left on device/)
+    assert.equal(body.Code, 0)
+    assert.equal(body.Type, 'error')
+  }
+  // The admin API says it in its own shape.
+  const viaApi = batches[0]?.[0] as string
+  const api = await httpRequest(`${proc.apiUrl}/pins/${viaApi}?name=${'n'.repeat(2000)}`, { method: 'POST' })
+  assert.equal(api.status, 507, api.body.toString())
+  assert.equal((JSON.parse(api.body.toString()) as { code: string }).code, 'ERR_STORAGE')
+  // Everything else keeps working: reads of the pinset, calls passed through to Kubo, the admin API.
+  assert.ok((await pinnedCids(proc.proxyUrl)).length >= acked.length)
+  assert.equal((await httpRequest(`${proc.proxyUrl}/api/v0/id`, { method: 'POST' })).status, 200)
+  assert.equal((await httpRequest(`${proc.apiUrl}/health`, { method: 'GET' })).status, 204)
+
+  await rm(join(disk, 'filler'))
+  for (let i = 0; i < 3; i++) {
+    const r = await pinBatch()
+    assert.equal(r.status, 200, `a pin once space is back: ${r.body}`)
+  }
+  assert.equal(proc.process.exitCode, null, 'the daemon kept running')
+
+  await proc.kill()
+  await proc.restart()
+  const after = await pinnedCids(proc.proxyUrl)
+  assert.deepEqual(acked.filter(c => !after.includes(c)), [], 'every acknowledged pin is there after a restart')
+})
+
+for (const pretty of ['false', 'true']) {
+  test(`a daemon whose log output fails (stderr on /dev/full, pretty ${pretty}) keeps serving and stops cleanly`, async (t) => {
+    const devFull = openSync('/dev/full', 'w')
+    t.after(() => { closeSync(devFull) })
+    const proc = await startPinmesh({ secret: newSecret(), stderrFd: devFull, env: { PINMESH_LOG_LEVEL: 'debug', PINMESH_LOG_PRETTY: pretty } })
+    t.after(async () => { await proc.destroy() })
+    for (let i = 0; i < 20; i++) {
+      const r = await httpRequest(`${proc.apiUrl}/pinset/stats`, { method: 'GET' })
+      assert.equal(r.status, 200)
+    }
+    // A request that logs at every level it reaches, and an error answer.
+    assert.equal((await httpRequest(`${proc.proxyUrl}/api/v0/pin/add?arg=not-a-cid`, { method: 'POST' })).status >= 400, true)
+    await new Promise(resolve => setTimeout(resolve, 500))
+    assert.equal(proc.process.exitCode, null, 'still running')
+    assert.equal((await httpRequest(`${proc.apiUrl}/health`, { method: 'GET' })).status, 204)
+    const started = Date.now()
+    assert.equal(await proc.stop(), 0, 'SIGTERM ends it with code 0')
+    assert.ok(Date.now() - started < 10_000, `stopped in ${Date.now() - started} ms`)
+  })
+}
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  await new Promise(resolve => server.close(resolve))
+  return port
+}
+
+test('a daemon whose stdout and stderr are on a full disk starts and serves', async (t) => {
+  const devFull = openSync('/dev/full', 'w')
+  t.after(() => { closeSync(devFull) })
+  const path = await mkdtemp(join(tmpdir(), 'pinmesh-node-'))
+  t.after(async () => { await rm(path, { recursive: true, force: true }) })
+  const api = await freePort()
+  const proxy = await freePort()
+  const child = spawn(process.execPath, [PINMESH_BIN, 'daemon', '--path', path, '--cluster-secret', newSecret(),
+    '--api-listen', `/ip4/127.0.0.1/tcp/${api}`, '--proxy-listen', `/ip4/127.0.0.1/tcp/${proxy}`,
+    '--net-listen', '/ip4/127.0.0.1/tcp/0', '--kubo-api', '/ip4/127.0.0.1/tcp/1'],
+  { stdio: ['ignore', devFull, devFull], env: { ...process.env, PINMESH_LOG_LEVEL: 'debug', PINMESH_LOG_PRETTY: 'false' } })
+  const exited = new Promise<number | null>(resolve => child.once('exit', resolve))
+  t.after(async () => { if (child.exitCode === null && child.signalCode === null) { child.kill('SIGKILL'); await exited } })
+  await waitFor(async () => {
+    if (child.exitCode !== null) assert.fail(`the daemon exited with ${child.exitCode}`)
+    try { return (await httpRequest(`http://127.0.0.1:${api}/health`, { method: 'GET' })).status === 204 } catch { return false }
+  }, { timeoutMs: 60_000, message: 'the admin API answers' })
+  // Past the moment "Daemon is ready" went to stdout.
+  await new Promise(resolve => setTimeout(resolve, 500))
+  assert.equal(child.exitCode, null, 'still running after writing to a full stdout')
+  assert.equal((await httpRequest(`http://127.0.0.1:${api}/pinset/stats`, { method: 'GET' })).status, 200)
+  child.kill('SIGTERM')
+  assert.equal(await exited, 0)
+})
