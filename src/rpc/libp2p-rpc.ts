@@ -9,6 +9,11 @@ import { withTimeout } from '../utils/signals.js'
 
 export const RPC_PROTOCOL = '/pinmesh/rpc/1.0.0'
 const MAX_MESSAGE = 64 << 20
+/**
+ * Calls open at once per connection and direction. libp2p's default (32 in, 64 out) is too few:
+ * every pin a client waits for holds one long-poll (`tracker.waitStatus`) to each allocated peer.
+ */
+const MAX_STREAMS = 512
 
 export interface Libp2pRpcComponents {
   libp2p: Libp2p
@@ -43,7 +48,7 @@ export class Libp2pRpc implements Rpc {
       this.serve(stream, connection.remotePeer.toString()).catch((err: unknown) => {
         this.c.logger.debug({ err }, 'rpc stream failed')
       })
-    })
+    }, { maxInboundStreams: MAX_STREAMS, maxOutboundStreams: MAX_STREAMS })
   }
 
   async stop (): Promise<void> {
