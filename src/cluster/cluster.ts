@@ -52,7 +52,8 @@ export interface ClusterInit {
   /**
    * waitPinned: the pause before asking a peer again after its wait call failed (peer down, or a
    * pinmesh without `tracker.waitStatus`: then it is polled with `tracker.status`), and the least
-   * time between two progress reports from one peer. @default 200
+   * time between two progress reports from one peer (progress is followed only for a caller that
+   * passes onProgress). @default 200
    */
   statusPollMs?: number
   /** waitPinned: how long one wait for news from a peer's tracker lasts before it is renewed. @default 10000 */
@@ -337,16 +338,17 @@ export class PinsetCluster implements Cluster, Startable {
       const known: KnownStatus | undefined = last === undefined ? undefined : { status: last.status, updatedAt: last.updatedAt, attempts: last.attempts, ...(last.progress !== undefined ? { progress: last.progress } : {}) }
       let info: PinInfo
       try {
-        info = await this.c.rpc.call<PinInfo>(peer, 'tracker.waitStatus', { cid, known, progress: w.progress, timeoutMs: waitMs }, { signal: w.signal, timeoutMs: waitMs + this.init.statusTimeoutMs })
-      } catch {
+        const params = { cid, known, progress: w.progress, progressDelayMs: this.init.statusPollMs, timeoutMs: waitMs }
+        info = await this.c.rpc.call<PinInfo>(peer, 'tracker.waitStatus', params, { signal: w.signal, timeoutMs: waitMs + this.init.statusTimeoutMs })
+      } catch (err) {
         if (w.signal.aborted) return
+        this.log.debug({ err, peer, cid }, 'waiting for a peer\'s pin status failed; asking it again shortly')
         await sleep(this.init.statusPollMs, w.signal)
         info = await this.askStatus(peer, cid, { signal: w.signal })
       }
       w.seen.set(peer, info)
       w.changed()
       if (info.status === 'pinned') return
-      if (w.progress && info.status === 'pinning') await sleep(this.init.statusPollMs, w.signal)
     }
   }
 
@@ -611,9 +613,10 @@ async function sleep (ms: number, signal?: AbortSignal): Promise<void> {
 const MAX_WAIT_MS = 60_000
 
 /** `tracker.waitStatus` parameters from another peer, checked: it is a trusted peer, but still JSON. */
-function waitParams (p: unknown): { timeoutMs: number, known?: KnownStatus, progress: boolean } {
+function waitParams (p: unknown): { timeoutMs: number, known?: KnownStatus, progress: boolean, progressDelayMs: number } {
   const o = (typeof p === 'object' && p !== null ? p : {}) as Record<string, unknown>
-  const timeoutMs = typeof o.timeoutMs === 'number' && Number.isFinite(o.timeoutMs) ? Math.min(Math.max(o.timeoutMs, 0), MAX_WAIT_MS) : 0
+  const ms = (v: unknown): number => typeof v === 'number' && Number.isFinite(v) ? Math.min(Math.max(v, 0), MAX_WAIT_MS) : 0
+  const timeoutMs = ms(o.timeoutMs)
   const k = o.known as Record<string, unknown> | undefined
   const known: KnownStatus | undefined = typeof k === 'object' && k !== null && typeof k.status === 'string'
     ? {
@@ -623,5 +626,5 @@ function waitParams (p: unknown): { timeoutMs: number, known?: KnownStatus, prog
         ...(typeof k.progress === 'object' && k.progress !== null ? { progress: { nodes: Number((k.progress as { nodes?: unknown }).nodes) || 0, bytes: Number((k.progress as { bytes?: unknown }).bytes) || 0 } } : {})
       }
     : undefined
-  return { timeoutMs, progress: o.progress === true, ...(known !== undefined ? { known } : {}) }
+  return { timeoutMs, progress: o.progress === true, progressDelayMs: ms(o.progressDelayMs), ...(known !== undefined ? { known } : {}) }
 }

@@ -200,24 +200,29 @@ export class StatelessTracker implements PinTracker {
   async waitStatus (cid: string, options: WaitStatusOptions): Promise<PinInfo> {
     const { signal } = options
     if (signal?.aborted === true) throw signal.reason
+    const progressFrom = Date.now() + (options.progressDelayMs ?? 0)
+    const news = (info: PinInfo): boolean => isNews(info, options, Date.now() >= progressFrom)
     const first = this.knownInfo(cid)
-    if (isNews(first, options)) return first
+    if (news(first)) return first
     return await new Promise<PinInfo>((resolve, reject) => {
       let set = this.watchers.get(cid)
       if (set === undefined) { set = new Set(); this.watchers.set(cid, set) }
       const watchers = set
       const done = (): void => {
         clearTimeout(timer)
+        clearTimeout(progressTimer)
         signal?.removeEventListener('abort', onAbort)
         watchers.delete(watcher)
         if (watchers.size === 0 && this.watchers.get(cid) === watchers) this.watchers.delete(cid)
       }
       const watcher = (final: boolean): void => {
         const info = this.knownInfo(cid)
-        if (final || isNews(info, options)) { done(); resolve(info) }
+        if (final || news(info)) { done(); resolve(info) }
       }
       const onAbort = (): void => { done(); reject(signal?.reason) }
       const timer = setTimeout(() => { watcher(true) }, Math.max(0, options.timeoutMs))
+      // Progress made during the delay is reported when it ends.
+      const progressTimer = options.progress === true && (options.progressDelayMs ?? 0) > 0 ? setTimeout(() => { watcher(false) }, options.progressDelayMs) : undefined
       watchers.add(watcher)
       signal?.addEventListener('abort', onAbort, { once: true })
     })
@@ -482,11 +487,11 @@ export class StatelessTracker implements PinTracker {
 /** Statuses on the way to pinned: not news for a waiter (see PinTracker.waitStatus). */
 const ON_THE_WAY: ReadonlySet<TrackerStatus> = new Set(['unpinned', 'queued', 'pinning', 'unexpectedly_unpinned'])
 
-function isNews (info: PinInfo, o: Pick<WaitStatusOptions, 'known' | 'progress'>): boolean {
+function isNews (info: PinInfo, o: Pick<WaitStatusOptions, 'known' | 'progress'>, progressDue: boolean): boolean {
   if (info.status === 'pinned') return true
   const k = o.known
   if (ON_THE_WAY.has(info.status)) {
-    if (o.progress !== true || info.progress === undefined) return false
+    if (o.progress !== true || !progressDue || info.progress === undefined) return false
     return info.progress.nodes !== (k?.progress?.nodes ?? 0) || info.progress.bytes !== (k?.progress?.bytes ?? 0)
   }
   if (k === undefined || k.status !== info.status) return true

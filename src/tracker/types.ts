@@ -35,6 +35,8 @@ export interface WaitStatusOptions {
   known?: KnownStatus
   /** A running pin's progress moving past `known.progress` is news too. @default false */
   progress?: boolean
+  /** With `progress`: progress counts as news only this long after the call (at most one report per this long). @default 0 */
+  progressDelayMs?: number
 }
 
 /**

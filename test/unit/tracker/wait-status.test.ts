@@ -12,11 +12,11 @@ import { makeCids } from '../../fixtures/cids.js'
 
 const INIT = { concurrentPins: 2, maxQueueSize: 100_000, recoverIntervalMs: 60_000, retryMinMs: 50, retryMaxMs: 200, priorityMaxAgeMs: 60_000, priorityMaxRetries: 5, pinTimeoutMs: 150 }
 
-async function setup (t: { after: (fn: () => Promise<void>) => void }): Promise<{ kubo: FakeKubo, tracker: StatelessTracker, track: (r: PinRecord) => void }> {
+async function setup (t: { after: (fn: () => Promise<void>) => void }, init: Partial<typeof INIT> = {}): Promise<{ kubo: FakeKubo, tracker: StatelessTracker, track: (r: PinRecord) => void }> {
   const kubo = new FakeKubo()
   const map = new Map<string, PinRecord>()
   const pinset: PinSetReader = { get: c => map.get(c), has: c => map.has(c), get size () { return map.size }, list: () => map.values(), onChange: () => () => {} }
-  const tracker = new StatelessTracker({ kubo, pinset, self: 'me', logger: pino({ level: 'silent' }) }, INIT)
+  const tracker = new StatelessTracker({ kubo, pinset, self: 'me', logger: pino({ level: 'silent' }) }, { ...INIT, ...init })
   await tracker.start()
   t.after(async () => { await tracker.stop() })
   return { kubo, tracker, track: (r) => { map.set(r.cid, r); tracker.track(r) } }
@@ -27,7 +27,7 @@ function rec (cid: string, over: Partial<PinRecord> = {}): PinRecord {
 }
 
 test('waitStatus resolves when the tracker\'s own pin ends, and neither it nor the pin asks Kubo for the pin\'s status', async (t) => {
-  const { kubo, tracker, track } = await setup(t)
+  const { kubo, tracker, track } = await setup(t, { pinTimeoutMs: 60_000 })
   const [a] = await makeCids(1, 'ws1')
   // Asked before the pin reaches this peer's pinset: not in it yet is on the way, not news.
   const waiting = tracker.waitStatus(a as string, { timeoutMs: 10_000 })
@@ -57,7 +57,7 @@ test('waitStatus reports a failure once; the same failure again is not news, the
 })
 
 test('waitStatus answers with the status then after its timeout, and with the signal\'s reason on abort, leaving no listener', async (t) => {
-  const { tracker, track } = await setup(t)
+  const { tracker, track } = await setup(t, { pinTimeoutMs: 60_000 })
   const [a] = await makeCids(1, 'ws3')
   track(rec(a as string))
   const t0 = Date.now()
@@ -74,13 +74,15 @@ test('waitStatus answers with the status then after its timeout, and with the si
   assert.equal(getEventListeners(ctl.signal, 'abort').length, 0)
 })
 
-test('with progress, a running pin\'s progress is news', async (t) => {
-  const { kubo, tracker, track } = await setup(t)
+test('with progress, a running pin\'s progress is news, at most once per progressDelayMs', async (t) => {
+  const { kubo, tracker, track } = await setup(t, { pinTimeoutMs: 60_000 })
   const [root, child] = await makeCids(2, 'ws4')
   kubo.makeAvailable(root as string, { links: { c: child as string } })
   track(rec(root as string))
   // The child arrives later: the pin runs, has fetched the root, and waits.
-  const moving = await tracker.waitStatus(root as string, { timeoutMs: 10_000, progress: true })
+  const t0 = Date.now()
+  const moving = await tracker.waitStatus(root as string, { timeoutMs: 10_000, progress: true, progressDelayMs: 200 })
+  assert.ok(Date.now() - t0 >= 190, 'progress reported before progressDelayMs')
   assert.equal(moving.status, 'pinning')
   assert.ok((moving.progress?.nodes ?? 0) > 0)
   kubo.makeAvailable(child as string)
