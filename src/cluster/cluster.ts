@@ -286,14 +286,13 @@ export class PinsetCluster implements Cluster, Startable {
           try {
             const record = this.c.pinset.get(key)
             if (record === undefined) throw new NotFoundError(`${key} is not in the cluster pinset`)
-            const alive = this.trustedAlive()
-            relevant = record.allocations.length > 0 ? record.allocations : alive
+            relevant = record.allocations.length > 0 ? record.allocations : this.trustedAlive()
             const needed = record.replicationMin > 0 ? Math.min(record.replicationMin, relevant.length) : relevant.length
             const states = relevant.map(p => seen.get(p))
             if (states.filter(s => s?.status === 'pinned').length >= needed) {
               const peerMap: Record<string, PinInfo> = {}
               for (const [p, s] of seen) if (relevant.includes(p)) peerMap[p] = s
-              for (const p of alive) if (!relevant.includes(p)) peerMap[p] = { cid: key, peer: p, status: 'remote', attempts: 0, priority: false, updatedAt: this.now() }
+              for (const p of this.trustedAlive()) if (!relevant.includes(p)) peerMap[p] = { cid: key, peer: p, status: 'remote', attempts: 0, priority: false, updatedAt: this.now() }
               resolve(this.globalInfo(record, peerMap))
               return
             }
@@ -339,7 +338,7 @@ export class PinsetCluster implements Cluster, Startable {
       let info: PinInfo
       try {
         const params = { cid, known, progress: w.progress, progressDelayMs: this.init.statusPollMs, timeoutMs: waitMs }
-        info = await this.c.rpc.call<PinInfo>(peer, 'tracker.waitStatus', params, { signal: w.signal, timeoutMs: waitMs + this.init.statusTimeoutMs })
+        info = await this.c.rpc.call<PinInfo>(peer, 'tracker.waitStatus', params, { signal: w.signal, timeoutMs: waitMs + this.init.statusTimeoutMs, channel: true })
       } catch (err) {
         if (w.signal.aborted) return
         this.log.debug({ err, peer, cid }, 'waiting for a peer\'s pin status failed; asking it again shortly')

@@ -8,12 +8,20 @@ import { STREAM_READ_BUFFER_BYTES } from '../net/index.js'
 import { withTimeout } from '../utils/signals.js'
 
 export const RPC_PROTOCOL = '/pinmesh/rpc/1.0.0'
+/** One long-lived stream per pair of peers carrying many small calls at once (`channel: true`). */
+export const RPC_CHANNEL_PROTOCOL = '/pinmesh/rpc-channel/1.0.0'
 const MAX_MESSAGE = 64 << 20
-/**
- * Calls open at once per connection and direction. libp2p's default (32 in, 64 out) is too few:
- * every pin a client waits for holds one long-poll (`tracker.waitStatus`) to each allocated peer.
- */
+/** A call on the channel and its answer stay small: big answers take a stream of their own. */
+const MAX_CHANNEL_MESSAGE = 1 << 20
+/** Calls open at once per connection and direction (libp2p's default is 32 in, 64 out). */
 const MAX_STREAMS = 512
+
+interface Channel {
+  lp: ReturnType<typeof lpStream>
+  stream: Stream
+  pending: Map<number, { resolve: (v: unknown) => void, reject: (err: Error) => void }>
+  nextId: number
+}
 
 export interface Libp2pRpcComponents {
   libp2p: Libp2p
@@ -32,6 +40,9 @@ export class Libp2pRpc implements Rpc {
   private readonly c: Libp2pRpcComponents
   private readonly timeoutMs: number
   private readonly methods = new Map<string, RpcMethod>()
+  private readonly channels = new Map<string, Promise<Channel>>()
+  /** Channel streams opened by other peers, closed on stop. */
+  private readonly served = new Set<Stream>()
   private started = false
 
   constructor (components: Libp2pRpcComponents, init: Libp2pRpcInit = {}) {
@@ -49,21 +60,100 @@ export class Libp2pRpc implements Rpc {
         this.c.logger.debug({ err }, 'rpc stream failed')
       })
     }, { maxInboundStreams: MAX_STREAMS, maxOutboundStreams: MAX_STREAMS })
+    await this.c.libp2p.handle(RPC_CHANNEL_PROTOCOL, (stream: Stream, connection: Connection) => {
+      this.serveChannel(stream, connection.remotePeer.toString()).catch((err: unknown) => {
+        this.c.logger.debug({ err }, 'rpc channel failed')
+      })
+    })
   }
 
   async stop (): Promise<void> {
     if (!this.started) return
     this.started = false
     await this.c.libp2p.unhandle(RPC_PROTOCOL).catch(() => {})
+    await this.c.libp2p.unhandle(RPC_CHANNEL_PROTOCOL).catch(() => {})
+    for (const stream of this.served) stream.abort(new Error('rpc stopped'))
+    this.served.clear()
+    for (const ch of this.channels.values()) void ch.then(c => { c.stream.abort(new Error('rpc stopped')) }, () => {})
+    this.channels.clear()
   }
 
-  async call<T> (peer: string, name: string, params: unknown, options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<T> {
+  async call<T> (peer: string, name: string, params: unknown, options: { signal?: AbortSignal, timeoutMs?: number, channel?: boolean } = {}): Promise<T> {
     const signal = withTimeout([options.signal], options.timeoutMs ?? this.timeoutMs)
     try {
+      if (options.channel === true && peer !== this.c.libp2p.peerId.toString()) return await this.callOnChannel<T>(peer, name, params, signal)
       return await this.callWith<T>(peer, name, params, signal)
     } finally {
       signal.clear()
     }
+  }
+
+  private async callOnChannel<T> (peer: string, name: string, params: unknown, signal: AbortSignal): Promise<T> {
+    let ch: Channel
+    try {
+      ch = await this.channel(peer, signal)
+    } catch (err) {
+      signal.throwIfAborted()
+      // A peer without the channel protocol (an older pinmesh) answers on a stream per call.
+      if ((err as Error).name === 'UnsupportedProtocolError') return await this.callWith<T>(peer, name, params, signal)
+      throw new RpcError(peer, `cannot reach peer ${peer}: ${(err as Error).message}`, { cause: err })
+    }
+    const id = ch.nextId++
+    return await new Promise<T>((resolve, reject) => {
+      const done = (): void => { ch.pending.delete(id); signal.removeEventListener('abort', onAbort) }
+      const onAbort = (): void => {
+        done()
+        // Tells the peer to stop the call (its handler's signal aborts).
+        ch.lp.write(encode({ i: id, c: 1 })).catch(() => {})
+        reject(new RpcError(peer, `call ${name} to ${peer} failed: ${(signal.reason as Error | undefined)?.message ?? 'aborted'}`, { cause: signal.reason }))
+      }
+      ch.pending.set(id, { resolve: (v) => { done(); resolve(v as T) }, reject: (err) => { done(); reject(err) } })
+      signal.addEventListener('abort', onAbort, { once: true })
+      if (signal.aborted) { onAbort(); return }
+      ch.lp.write(encode({ i: id, m: name, p: params })).catch((err: unknown) => {
+        done()
+        reject(new RpcError(peer, `call ${name} to ${peer} failed: ${(err as Error).message}`, { cause: err }))
+      })
+    })
+  }
+
+  /** The channel to `peer`, opened on first use and shared by every call; a failed one is opened again by the next call. */
+  private async channel (peer: string, signal: AbortSignal): Promise<Channel> {
+    let ch = this.channels.get(peer)
+    if (ch === undefined) {
+      const opening = this.openChannel(peer)
+      ch = opening
+      this.channels.set(peer, opening)
+      opening.catch(() => { if (this.channels.get(peer) === opening) this.channels.delete(peer) })
+    }
+    const pending = ch
+    return await new Promise<Channel>((resolve, reject) => {
+      const onAbort = (): void => { reject(signal.reason) }
+      signal.addEventListener('abort', onAbort, { once: true })
+      pending.then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
+    })
+  }
+
+  private async openChannel (peer: string): Promise<Channel> {
+    const stream = await this.c.libp2p.dialProtocol(peerIdFromString(peer), RPC_CHANNEL_PROTOCOL, { signal: AbortSignal.timeout(this.timeoutMs) })
+    const ch: Channel = { stream, lp: lpStream(stream, { maxDataLength: MAX_CHANNEL_MESSAGE, maxBufferSize: STREAM_READ_BUFFER_BYTES }), pending: new Map(), nextId: 1 }
+    const opened = this.channels.get(peer)
+    void (async () => {
+      try {
+        for (;;) {
+          const reply = decode((await ch.lp.read()).subarray()) as { i: number, r?: unknown, e?: string }
+          const p = ch.pending.get(reply.i)
+          if (reply.e !== undefined) p?.reject(new RpcError(peer, reply.e))
+          else p?.resolve(reply.r)
+        }
+      } catch (err) {
+        for (const p of [...ch.pending.values()]) p.reject(new RpcError(peer, `channel to ${peer} closed: ${(err as Error).message}`, { cause: err }))
+        stream.abort(err as Error)
+      } finally {
+        if (opened !== undefined && this.channels.get(peer) === opened) this.channels.delete(peer)
+      }
+    })()
+    return ch
   }
 
   private async callWith<T> (peer: string, name: string, params: unknown, signal: AbortSignal): Promise<T> {
@@ -80,8 +170,8 @@ export class Libp2pRpc implements Rpc {
     }
     try {
       const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE, maxBufferSize: STREAM_READ_BUFFER_BYTES })
-      await lp.write(new TextEncoder().encode(JSON.stringify({ m: name, p: params })), { signal })
-      const reply = JSON.parse(new TextDecoder().decode((await lp.read({ signal })).subarray())) as { r?: T, e?: string }
+      await lp.write(encode({ m: name, p: params }), { signal })
+      const reply = decode((await lp.read({ signal })).subarray()) as { r?: T, e?: string }
       await stream.close({ signal }).catch(() => {})
       if (reply.e !== undefined) throw new RpcError(peer, reply.e)
       return reply.r as T
@@ -97,15 +187,55 @@ export class Libp2pRpc implements Rpc {
     const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE, maxBufferSize: STREAM_READ_BUFFER_BYTES })
     let reply: { r?: unknown, e?: string }
     try {
-      const req = JSON.parse(new TextDecoder().decode((await lp.read({ signal })).subarray())) as { m: string, p: unknown }
-      const method = this.methods.get(req.m)
-      if (method === undefined) reply = { e: `no such method ${req.m}` }
-      else if (method.policy === 'closed' || (method.policy === 'trusted' && !this.c.isTrusted(caller))) reply = { e: `${req.m}: not authorized for ${caller}` }
-      else reply = { r: await method.handle(req.p, caller, { signal }) }
+      const req = decode((await lp.read({ signal })).subarray()) as { m: string, p: unknown }
+      reply = await this.dispatch(req, caller, signal)
     } catch (err) {
       reply = { e: (err as Error).message }
     }
-    await lp.write(new TextEncoder().encode(JSON.stringify(reply)), { signal })
+    await lp.write(encode(reply), { signal })
     await stream.close({ signal }).catch(() => {})
   }
+
+  /** Runs one call under the method's policy; its error becomes `{e}`. */
+  private async dispatch (req: { m?: unknown, p?: unknown }, caller: string, signal: AbortSignal): Promise<{ r?: unknown, e?: string }> {
+    const name = String(req.m)
+    const method = this.methods.get(name)
+    if (method === undefined) return { e: `no such method ${name}` }
+    if (method.policy === 'closed' || (method.policy === 'trusted' && !this.c.isTrusted(caller))) return { e: `${name}: not authorized for ${caller}` }
+    try {
+      return { r: await method.handle(req.p, caller, { signal }) }
+    } catch (err) {
+      return { e: (err as Error).message }
+    }
+  }
+
+  /** Calls from one peer on its channel, run concurrently, each answered (`{i, r}` or `{i, e}`) when done. */
+  private async serveChannel (stream: Stream, caller: string): Promise<void> {
+    this.served.add(stream)
+    const lp = lpStream(stream, { maxDataLength: MAX_CHANNEL_MESSAGE, maxBufferSize: STREAM_READ_BUFFER_BYTES })
+    const running = new Map<number, AbortController>()
+    try {
+      for (;;) {
+        const req = decode((await lp.read()).subarray()) as { i: number, m?: string, p?: unknown, c?: number }
+        if (req.c === 1) { running.get(req.i)?.abort(new Error('the caller cancelled the call')); continue }
+        const own = new AbortController()
+        running.set(req.i, own)
+        const signal = withTimeout([own.signal], this.timeoutMs * 4)
+        void this.dispatch(req, caller, signal).then(async (reply) => {
+          running.delete(req.i)
+          signal.clear()
+          let bytes = encode({ i: req.i, ...reply })
+          if (bytes.byteLength > MAX_CHANNEL_MESSAGE) bytes = encode({ i: req.i, e: `answer of ${String(req.m)} too large for the rpc channel` })
+          await lp.write(bytes)
+        }).catch(() => {})
+      }
+    } finally {
+      for (const own of running.values()) own.abort(new Error('the rpc channel closed'))
+      this.served.delete(stream)
+      stream.abort(new Error('rpc channel ended'))
+    }
+  }
 }
+
+function encode (value: unknown): Uint8Array { return new TextEncoder().encode(JSON.stringify(value)) }
+function decode (bytes: Uint8Array): unknown { return JSON.parse(new TextDecoder().decode(bytes)) }
