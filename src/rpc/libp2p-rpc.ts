@@ -15,6 +15,8 @@ const MAX_MESSAGE = 64 << 20
 const MAX_CHANNEL_MESSAGE = 1 << 20
 /** Calls open at once per connection and direction (libp2p's default is 32 in, 64 out). */
 const MAX_STREAMS = 512
+/** Calls one peer may have running at once on its channel; more are refused, not queued. */
+const MAX_CHANNEL_CALLS = 4096
 
 interface Channel {
   lp: ReturnType<typeof lpStream>
@@ -218,6 +220,7 @@ export class Libp2pRpc implements Rpc {
       for (;;) {
         const req = decode((await lp.read()).subarray()) as { i: number, m?: string, p?: unknown, c?: number }
         if (req.c === 1) { running.get(req.i)?.abort(new Error('the caller cancelled the call')); continue }
+        if (running.size >= MAX_CHANNEL_CALLS) { await lp.write(encode({ i: req.i, e: `too many calls in flight on the rpc channel (${MAX_CHANNEL_CALLS})` })); continue }
         const own = new AbortController()
         running.set(req.i, own)
         const signal = withTimeout([own.signal], this.timeoutMs * 4)
