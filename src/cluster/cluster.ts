@@ -1,7 +1,8 @@
+import { setTimeout as delay } from 'node:timers/promises'
 import type { Logger } from '../logger.js'
 import type { PinRecord } from '../types.js'
 import type { PinSet } from '../pinset/index.js'
-import type { PinTracker, PinInfo } from '../tracker/index.js'
+import type { PinTracker, PinInfo, KnownStatus } from '../tracker/index.js'
 import type { KuboClient } from '../kubo/types.js'
 import type { Monitor, ReceivedMetrics } from '../metrics/types.js'
 import type { Allocator, AllocationCandidate } from '../allocator/types.js'
@@ -15,6 +16,7 @@ import { pinOptionsFromQuery } from './pin-options.js'
 import { pinProgress } from './progress.js'
 import { parseGoBool, queryFlag } from '../utils/go-bool.js'
 import { assertPinName } from '../utils/pin-name.js'
+import { withTimeout } from '../utils/signals.js'
 import { fanout, pinnedRoot, type FanoutOutput, type FanoutResult, type OpenDestination, type AddDestination } from '../adder/index.js'
 import type { AdoptRequest, AdoptResult, Cluster, ClusterIdentity, ClusterPeer, ClusterRepoStat, GlobalPinInfo, ListedPin, PinLsType, PinRequest, UploadRequest } from './types.js'
 import { PinListing, REFS_METHOD, refsOf } from './pin-listing.js'
@@ -53,8 +55,15 @@ export interface ClusterInit {
   connectKubos: boolean
   /** How often expired pins are removed and Kubos reconnected. @default 10000 */
   maintenanceIntervalMs?: number
-  /** How often waitPinned looks at the peers' status. @default 200 */
+  /**
+   * waitPinned: the pause before asking a peer again after its wait call failed (peer down, or a
+   * pinmesh without `tracker.waitStatus`: then it is polled with `tracker.status`), and the least
+   * time between two progress reports from one peer (progress is followed only for a caller that
+   * passes onProgress). @default 200
+   */
   statusPollMs?: number
+  /** waitPinned: how long one wait for news from a peer's tracker lasts before it is renewed. @default 10000 */
+  statusWaitMs?: number
   /** Timeout of one status call to another peer. @default 15000 */
   statusTimeoutMs?: number
 }
@@ -67,10 +76,12 @@ export class PinsetCluster implements Cluster, Startable {
   private readonly now: () => number
   private readonly cleanups: Array<() => void> = []
   private timer?: NodeJS.Timeout
+  /** waitPinned callers by CID, told when this peer's pinset changes that pin. */
+  private readonly recordWatchers = new Map<string, Set<() => void>>()
 
   constructor (components: ClusterComponents, init: ClusterInit) {
     this.c = components
-    this.init = { maintenanceIntervalMs: 10_000, statusPollMs: 200, statusTimeoutMs: 15_000, ...init }
+    this.init = { maintenanceIntervalMs: 10_000, statusPollMs: 200, statusWaitMs: 10_000, statusTimeoutMs: 15_000, ...init }
     this.log = components.logger
     this.now = components.now ?? Date.now
   }
@@ -78,6 +89,7 @@ export class PinsetCluster implements Cluster, Startable {
   async start (): Promise<void> {
     const { rpc, tracker, kubo } = this.c
     rpc.register('tracker.status', { policy: 'trusted', handle: async (p, _c, o) => await tracker.status(canonicalCid((p as { cid: string }).cid), o) })
+    rpc.register('tracker.waitStatus', { policy: 'trusted', handle: async (p, _c, o) => await tracker.waitStatus(canonicalCid((p as { cid: string }).cid), { ...waitParams(p), signal: o.signal }) })
     rpc.register('tracker.statusAll', { policy: 'trusted', handle: async (_p, _c, o) => await tracker.statusAll(o) })
     rpc.register('tracker.recover', { policy: 'trusted', handle: async (p, _c, o) => await tracker.recover(canonicalCid((p as { cid: string }).cid), o) })
     rpc.register('tracker.recoverAll', { policy: 'trusted', handle: async (_p, _c, o) => await tracker.recoverAll(o) })
@@ -97,6 +109,11 @@ export class PinsetCluster implements Cluster, Startable {
       for (const r of change.added) tracker.track(r)
       for (const u of change.updated) tracker.track(u.after)
       for (const r of change.removed) tracker.untrack(r)
+      if (this.recordWatchers.size > 0) {
+        for (const r of change.added) this.recordChanged(r.cid)
+        for (const u of change.updated) this.recordChanged(u.after.cid)
+        for (const r of change.removed) this.recordChanged(r.cid)
+      }
     }))
     this.cleanups.push(this.c.monitor.onPeerDown((peer) => { void this.onPeerDown(peer) }))
     this.cleanups.push(this.c.monitor.onPeerUp((m) => { void this.connectKubo(m) }))
@@ -255,23 +272,110 @@ export class PinsetCluster implements Cluster, Startable {
     return out
   }
 
+  /**
+   * Event-driven: one long-poll (`tracker.waitStatus`) per allocated peer, answered by that peer's
+   * tracker when its own pin operation ends, and a look at this peer's pinset when the pin
+   * changes here. No peer's Kubo is asked anything.
+   */
   async waitPinned (cid: string, options: { signal?: AbortSignal, onProgress?: (nodes: number, bytes: number) => void } = {}): Promise<GlobalPinInfo> {
     const key = canonicalCid(cid)
-    for (;;) {
-      options.signal?.throwIfAborted()
-      const info = await this.status(key, options)
-      const relevant = info.allocations.length > 0 ? info.allocations : Object.keys(info.peerMap)
-      const needed = info.replicationMin > 0 ? Math.min(info.replicationMin, relevant.length) : relevant.length
-      const states = relevant.map(p => info.peerMap[p])
-      const pinned = states.filter(s => s?.status === 'pinned').length
-      // Before returning too: the final count, as Kubo's last progress line has it.
-      const progress = options.onProgress !== undefined ? pinProgress(info, relevant, this.c.self) : undefined
-      if (progress !== undefined) options.onProgress?.(progress.nodes, progress.bytes)
-      if (pinned >= needed) return info
-      const failed = states.filter(s => s?.status === 'pin_error')
-      if (relevant.length - failed.length < needed) throw new Error(failed[0]?.error ?? 'pin failed on the allocated peers')
-      await sleep(this.init.statusPollMs, options.signal)
+    options.signal?.throwIfAborted()
+    const done = new AbortController()
+    // Ends every long-poll of this wait once it is decided; the caller's signal gets one listener, removed by clear().
+    const signal = withTimeout([options.signal, done.signal], undefined)
+    const seen = new Map<string, PinInfo>()
+    const watching = new Set<string>()
+    let relevant: readonly string[] = []
+    let unwatch = (): void => {}
+    let onAbort = (): void => {}
+    try {
+      return await new Promise<GlobalPinInfo>((resolve, reject) => {
+        const check = (): void => {
+          try {
+            const record = this.c.pinset.get(key)
+            if (record === undefined) throw new NotFoundError(`${key} is not in the cluster pinset`)
+            relevant = record.allocations.length > 0 ? record.allocations : this.trustedAlive()
+            const needed = record.replicationMin > 0 ? Math.min(record.replicationMin, relevant.length) : relevant.length
+            const states = relevant.map(p => seen.get(p))
+            // Before deciding too: the final count, as Kubo's last progress line has it.
+            const progress = options.onProgress !== undefined ? pinProgress(p => seen.get(p), relevant, this.c.self) : undefined
+            if (progress !== undefined) options.onProgress?.(progress.nodes, progress.bytes)
+            if (states.filter(s => s?.status === 'pinned').length >= needed) {
+              const peerMap: Record<string, PinInfo> = {}
+              for (const [p, s] of seen) if (relevant.includes(p)) peerMap[p] = s
+              for (const p of this.trustedAlive()) if (!relevant.includes(p)) peerMap[p] = { cid: key, peer: p, status: 'remote', attempts: 0, priority: false, updatedAt: this.now() }
+              resolve(this.globalInfo(record, peerMap))
+              return
+            }
+            const failed = states.filter(s => s?.status === 'pin_error')
+            if (relevant.length - failed.length < needed) throw new Error(failed[0]?.error ?? 'pin failed on the allocated peers')
+            for (const peer of relevant) {
+              if (watching.has(peer) || seen.get(peer)?.status === 'pinned') continue
+              watching.add(peer)
+              const watch = { signal, seen, progress: options.onProgress !== undefined, relevant: () => relevant.includes(peer), changed: check }
+              this.watchPeer(peer, key, watch).catch(() => {}).finally(() => { watching.delete(peer) })
+            }
+          } catch (err) {
+            reject(err)
+          }
+        }
+        onAbort = () => { reject(signal.reason) }
+        signal.addEventListener('abort', onAbort, { once: true })
+        unwatch = this.watchRecord(key, check)
+        check()
+      })
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+      unwatch()
+      done.abort()
+      signal.clear()
     }
+  }
+
+  /**
+   * Follows one peer's status of `cid` into `w.seen` until it is pinned there, the peer is no
+   * longer relevant, or the wait ends; calls `w.changed` after each answer.
+   */
+  private async watchPeer (peer: string, cid: string, w: { signal: AbortSignal, seen: Map<string, PinInfo>, progress: boolean, relevant: () => boolean, changed: () => void }): Promise<void> {
+    const waitMs = this.init.statusWaitMs
+    while (!w.signal.aborted && w.relevant()) {
+      const last = w.seen.get(peer)
+      const known: KnownStatus | undefined = last === undefined ? undefined : { status: last.status, updatedAt: last.updatedAt, attempts: last.attempts, ...(last.progress !== undefined ? { progress: last.progress } : {}) }
+      let info: PinInfo
+      try {
+        const params = { cid, known, progress: w.progress, progressDelayMs: this.init.statusPollMs, timeoutMs: waitMs }
+        info = await this.c.rpc.call<PinInfo>(peer, 'tracker.waitStatus', params, { signal: w.signal, timeoutMs: waitMs + this.init.statusTimeoutMs, channel: true })
+      } catch (err) {
+        if (w.signal.aborted) return
+        this.log.debug({ err, peer, cid }, 'waiting for a peer\'s pin status failed; asking it again shortly')
+        await sleep(this.init.statusPollMs, w.signal)
+        info = await this.askStatus(peer, cid, { signal: w.signal })
+      }
+      w.seen.set(peer, info)
+      w.changed()
+      if (info.status === 'pinned') return
+    }
+  }
+
+  private watchRecord (cid: string, fn: () => void): () => void {
+    let set = this.recordWatchers.get(cid)
+    if (set === undefined) { set = new Set(); this.recordWatchers.set(cid, set) }
+    const watchers = set
+    const entry = (): void => { fn() }
+    watchers.add(entry)
+    return () => {
+      watchers.delete(entry)
+      if (watchers.size === 0 && this.recordWatchers.get(cid) === watchers) this.recordWatchers.delete(cid)
+    }
+  }
+
+  private recordChanged (cid: string): void {
+    const set = this.recordWatchers.get(cid)
+    if (set !== undefined) for (const fn of [...set]) fn()
+  }
+
+  private trustedAlive (): string[] {
+    return this.c.monitor.alive().map(m => m.peer).filter(p => this.c.isTrusted(p))
   }
 
   async recover (cid: string, options: { signal?: AbortSignal } = {}): Promise<GlobalPinInfo> {
@@ -576,9 +680,27 @@ function unwrapRpc (err: unknown): unknown {
   return err instanceof RpcError && err.cause !== undefined ? err.cause : err
 }
 
+/** Waits `ms`; rejects when `signal` aborts. The abort listener goes when the wait ends (Node's timers/promises removes it). */
 async function sleep (ms: number, signal?: AbortSignal): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(resolve, ms)
-    signal?.addEventListener('abort', () => { clearTimeout(t); reject(signal.reason) }, { once: true })
-  })
+  await delay(ms, undefined, { signal })
+}
+
+/** Bounds on a remote caller's long-poll. */
+const MAX_WAIT_MS = 60_000
+
+/** `tracker.waitStatus` parameters from another peer, checked: it is a trusted peer, but still JSON. */
+function waitParams (p: unknown): { timeoutMs: number, known?: KnownStatus, progress: boolean, progressDelayMs: number } {
+  const o = (typeof p === 'object' && p !== null ? p : {}) as Record<string, unknown>
+  const ms = (v: unknown): number => typeof v === 'number' && Number.isFinite(v) ? Math.min(Math.max(v, 0), MAX_WAIT_MS) : 0
+  const timeoutMs = ms(o.timeoutMs)
+  const k = o.known as Record<string, unknown> | undefined
+  const known: KnownStatus | undefined = typeof k === 'object' && k !== null && typeof k.status === 'string'
+    ? {
+        status: k.status as KnownStatus['status'],
+        updatedAt: typeof k.updatedAt === 'number' ? k.updatedAt : 0,
+        attempts: typeof k.attempts === 'number' ? k.attempts : 0,
+        ...(typeof k.progress === 'object' && k.progress !== null ? { progress: { nodes: Number((k.progress as { nodes?: unknown }).nodes) || 0, bytes: Number((k.progress as { bytes?: unknown }).bytes) || 0 } } : {})
+      }
+    : undefined
+  return { timeoutMs, progress: o.progress === true, progressDelayMs: ms(o.progressDelayMs), ...(known !== undefined ? { known } : {}) }
 }

@@ -36,6 +36,7 @@ const UNREACHABLE = new Set([
 ])
 const MAX_ERROR_BODY = 64 * 1024
 const SWARM_CONNECT_CONCURRENCY = 8
+const PIN_MODES: readonly PinMode[] = ['recursive', 'direct']
 
 /**
  * KuboClient over Kubo's HTTP RPC API, with undici and one keep-alive connection pool.
@@ -143,20 +144,23 @@ export class HttpKuboClient implements KuboClient {
     }
   }
 
-  async pinType (cid: string, options: KuboCallOptions = {}): Promise<KuboPinType | undefined> {
-    let out: Line
-    try {
-      out = await this.json('pin/ls', { arg: cid, type: 'all' }, options.signal)
-    } catch (err) {
-      if (isPathNotPinnedError(err)) return undefined
-      throw err
+  async pinType (cid: string, options: KuboCallOptions & { types?: readonly PinMode[] } = {}): Promise<PinMode | undefined> {
+    // One typed pin/ls per mode, never type=all: for a CID not pinned directly or recursively,
+    // type=all makes Kubo walk every pinned DAG looking for an indirect pin, under its pin lock.
+    for (const type of options.types ?? PIN_MODES) {
+      let out: Line
+      try {
+        out = await this.json('pin/ls', { arg: cid, type }, options.signal)
+      } catch (err) {
+        if (isPathNotPinnedError(err)) continue
+        throw err
+      }
+      // One arg gives one key: the resolved CID, in Kubo's encoding rather than the caller's.
+      const entry = Object.values(isRecord(out.Keys) ? out.Keys : {})[0]
+      if (isRecord(entry) && entry.Type === type) return type
+      throw new KuboApiError('pin/ls', 200, `unexpected pin/ls answer for ${cid}: ${JSON.stringify(out)}`)
     }
-    // One arg gives one key: the resolved CID, in Kubo's encoding rather than the caller's.
-    const entry = Object.values(isRecord(out.Keys) ? out.Keys : {})[0]
-    const type = isRecord(entry) ? str(entry.Type) : ''
-    if (type === 'recursive' || type === 'direct') return type
-    if (type.startsWith('indirect')) return 'indirect' // "indirect through <cid>"
-    throw new KuboApiError('pin/ls', 200, `unexpected pin/ls answer for ${cid}: ${JSON.stringify(out)}`)
+    return undefined
   }
 
   async pinCheck (cid: string, options: KuboCallOptions & { type: KuboPinType | 'all' }): Promise<KuboPinCheck | undefined> {
@@ -214,7 +218,7 @@ export class HttpKuboClient implements KuboClient {
         return
       }
       // A repeated update: `from` is gone and `to` is in place.
-      if (isUpdateFromNotPinnedError(err) && await this.pinType(to, options) === 'recursive') return
+      if (isUpdateFromNotPinnedError(err) && await this.pinType(to, { types: ['recursive'], signal: options.signal }) === 'recursive') return
       throw err
     }
   }

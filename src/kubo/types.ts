@@ -75,8 +75,13 @@ export interface KuboClient {
   pinRm (cid: string, options?: KuboCallOptions & { mode?: PinMode }): Promise<void>
   /** Every recursive pin, then every direct pin, with names (streamed; not indirect ones). Breaking out early ends the request. */
   pinLs (options?: KuboCallOptions): AsyncIterable<KuboPin>
-  /** How Kubo holds one CID, or undefined if it does not. */
-  pinType (cid: string, options?: KuboCallOptions): Promise<KuboPinType | undefined>
+  /**
+   * Whether Kubo pins one CID itself: the first of `types` (@default ['recursive', 'direct']) it
+   * holds the CID with, else undefined. A CID held only through a parent's recursive pin
+   * (indirectly) is undefined: looking for indirect pins walks every pinned DAG in Kubo, under a
+   * lock that `pin/add` waits for, so it is never asked (one typed `pin/ls` per type instead).
+   */
+  pinType (cid: string, options?: KuboCallOptions & { types?: readonly PinMode[] }): Promise<PinMode | undefined>
   /**
    * Kubo's own check of one CID (`pin/ls?arg=<cid>&type=<type>&names=true`): undefined when it is
    * not pinned as `type` asks. As in Kubo, `indirect` and `all` walk every recursive pin's DAG

@@ -11,6 +11,7 @@ import { requestTimeoutMs, deadlineError } from './deadline.js'
 import { withTimeout, abortedByTimeout } from '../utils/signals.js'
 import { ProxyAuth, requestPath, sendAccessDenied, type ProxyAuthEntry } from './auth.js'
 import { OriginPolicy } from './origin.js'
+import { KuboApiError, isErrorNamed } from '../errors.js'
 
 export interface KuboProxyInit {
   listen: string
@@ -188,7 +189,10 @@ export class KuboProxy implements Startable {
       .catch((err: unknown) => {
         if (res.destroyed) return
         const wire = toKuboError(err)
-        if (wire.status >= 500) this.log.error({ err, command: match.command }, 'intercepted command failed')
+        // A command error in Kubo's own words (`path '…' is not pinned`, `not pinned or pinned
+        // indirectly`) is an answer, as Kubo gives it, not a failure of pinmesh: no error line, no stack.
+        if (isErrorNamed(err, KuboApiError.NAME)) this.log.info({ command: match.command, status: wire.status, message: wire.message }, 'intercepted command answered with a Kubo error')
+        else if (wire.status >= 500) this.log.error({ err, command: match.command }, 'intercepted command failed')
         else this.log.info({ err, command: match.command }, 'intercepted command rejected')
         if (wire.text) sendKuboTextError(res, wire.status, wire.message)
         else sendKuboError(res, wire.message, { status: wire.status, code: wire.code })

@@ -23,5 +23,10 @@ export interface RpcMethod {
  */
 export interface Rpc extends Startable {
   register (name: string, method: RpcMethod): void
-  call<T> (peer: string, name: string, params: unknown, options?: { signal?: AbortSignal, timeoutMs?: number }): Promise<T>
+  /**
+   * `channel`: send the call on the one long-lived stream to that peer, shared with other such
+   * calls, instead of a stream of its own: for many small, concurrent, possibly long calls
+   * (long-polls); answers must stay under 1 MiB. Aborting the call tells the peer to abort it too.
+   */
+  call<T> (peer: string, name: string, params: unknown, options?: { signal?: AbortSignal, timeoutMs?: number, channel?: boolean }): Promise<T>
 }

@@ -5,7 +5,7 @@ import type { PinSetReader } from '../pinset/index.js'
 import type { TrackerConfig } from '../config/index.js'
 import { QueueFullError } from '../errors.js'
 import { isAllocatedTo, satisfies, reconcile, retryDelay, isPriority } from './reconcile.js'
-import type { PinInfo, PinTracker, TrackerStatus } from './types.js'
+import type { PinInfo, PinTracker, TrackerStatus, WaitStatusOptions } from './types.js'
 
 export interface StatelessTrackerComponents {
   kubo: KuboClient
@@ -137,6 +137,8 @@ export class StatelessTracker implements PinTracker {
   private readonly listings = new Set<Map<string, KuboPinType | undefined>>()
   private recoverTimer?: NodeJS.Timeout
   private recovering?: Promise<number>
+  /** waitStatus callers by CID, called on every change of that CID here (`final`: answer now). */
+  private readonly watchers = new Map<string, Set<(final: boolean) => void>>()
   private started = false
 
   constructor (components: StatelessTrackerComponents, init: StatelessTrackerInit) {
@@ -166,6 +168,7 @@ export class StatelessTracker implements PinTracker {
     this.ops.clear()
     this.unverified.clear()
     this.finished.clear()
+    for (const set of [...this.watchers.values()]) for (const w of [...set]) w(true)
   }
 
   queued (): number { return this.waiting }
@@ -175,25 +178,77 @@ export class StatelessTracker implements PinTracker {
   track (record: PinRecord): void {
     if (isAllocatedTo(record, this.c.self)) {
       const op = this.ops.get(record.cid)
-      if (op?.type === 'pin' && op.phase !== 'error') { op.setPin(record); return }
-      if (op === undefined && satisfies(this.kuboPins.get(record.cid), record.mode)) return
-      this.enqueue('pin', record)
+      if (op?.type === 'pin' && op.phase !== 'error') op.setPin(record)
+      else if (op !== undefined || !satisfies(this.kuboPins.get(record.cid), record.mode)) this.enqueue('pin', record)
     } else {
       this.ensureUnpinned(record, false)
     }
+    this.notify(record.cid)
   }
 
-  untrack (record: PinRecord): void { this.ensureUnpinned(record, true) }
+  untrack (record: PinRecord): void {
+    this.ensureUnpinned(record, true)
+    this.notify(record.cid)
+  }
 
   async status (cid: string, options: { signal?: AbortSignal } = {}): Promise<PinInfo> {
     const op = this.ops.get(cid)
     if (op !== undefined) return this.opInfo(op)
     const record = this.c.pinset.get(cid)
-    const held = await this.c.kubo.pinType(cid, options)
-    this.setKuboPin(cid, held === 'indirect' ? undefined : held)
-    const info = this.info(cid, this.computed(record, held))
-    const done = info.status === 'pinned' ? this.finished.get(cid) : undefined
-    return done !== undefined ? { ...info, progress: done } : info
+    // Kubo is asked only where its answer matters, and only for the pin's own mode (a recursive
+    // pin also holds a direct one): never for indirect pins, which walk every pinned DAG.
+    if (record === undefined || !isAllocatedTo(record, this.c.self)) return this.info(cid, this.computed(record, undefined))
+    const types: readonly PinMode[] = record.mode === 'direct' ? ['direct', 'recursive'] : ['recursive']
+    const held = await this.c.kubo.pinType(cid, { types, signal: options.signal })
+    if (held !== undefined) this.setKuboPin(cid, held)
+    else if (types.some(t => t === this.kuboPins.get(cid))) this.setKuboPin(cid, undefined)
+    this.notify(cid)
+    return this.info(cid, this.computed(record, held))
+  }
+
+  async waitStatus (cid: string, options: WaitStatusOptions): Promise<PinInfo> {
+    const { signal } = options
+    if (signal?.aborted === true) throw signal.reason
+    const progressFrom = Date.now() + (options.progressDelayMs ?? 0)
+    const news = (info: PinInfo): boolean => isNews(info, options, Date.now() >= progressFrom)
+    const first = this.knownInfo(cid)
+    if (news(first)) return first
+    return await new Promise<PinInfo>((resolve, reject) => {
+      let set = this.watchers.get(cid)
+      if (set === undefined) { set = new Set(); this.watchers.set(cid, set) }
+      const watchers = set
+      const done = (): void => {
+        clearTimeout(timer)
+        clearTimeout(progressTimer)
+        signal?.removeEventListener('abort', onAbort)
+        watchers.delete(watcher)
+        if (watchers.size === 0 && this.watchers.get(cid) === watchers) this.watchers.delete(cid)
+      }
+      const watcher = (final: boolean): void => {
+        const info = this.knownInfo(cid)
+        if (final || news(info)) { done(); resolve(info) }
+      }
+      const onAbort = (): void => { done(); reject(signal?.reason) }
+      const timer = setTimeout(() => { watcher(true) }, Math.max(0, options.timeoutMs))
+      // Progress made during the delay is reported when it ends.
+      const progressTimer = options.progress === true && (options.progressDelayMs ?? 0) > 0 ? setTimeout(() => { watcher(false) }, options.progressDelayMs) : undefined
+      watchers.add(watcher)
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  /** Tells the waiters of `cid` that something changed. */
+  private notify (cid: string): void {
+    if (this.watchers.size === 0) return
+    const set = this.watchers.get(cid)
+    if (set !== undefined) for (const w of [...set]) w(false)
+  }
+
+  /** The status from the operation table and what this tracker knows Kubo holds, without asking Kubo. */
+  private knownInfo (cid: string): PinInfo {
+    const op = this.ops.get(cid)
+    if (op !== undefined) return this.opInfo(op)
+    return this.info(cid, this.computed(this.c.pinset.get(cid), this.kuboPins.get(cid)))
   }
 
   async statusAll (options: { signal?: AbortSignal } = {}): Promise<PinInfo[]> {
@@ -213,7 +268,7 @@ export class StatelessTracker implements PinTracker {
       if (record !== undefined) {
         const held = await this.c.kubo.pinType(cid, options)
         if (isAllocatedTo(record, this.c.self) && !satisfies(held, record.mode)) this.enqueue('pin', record)
-        else if (!isAllocatedTo(record, this.c.self) && held !== undefined && held !== 'indirect') this.enqueue('unpin', record)
+        else if (!isAllocatedTo(record, this.c.self) && held !== undefined) this.enqueue('unpin', record)
       }
     }
     return await this.status(cid, options)
@@ -313,6 +368,7 @@ export class StatelessTracker implements PinTracker {
       op.error = new QueueFullError(`${type} operation queue is full (${this.init.maxQueueSize}); raise tracker.maxQueueSize`).message
       this.ops.set(op.cid, op)
       this.scheduleRetry(op)
+      this.notify(op.cid)
       return
     }
     this.ops.set(op.cid, op)
@@ -329,6 +385,7 @@ export class StatelessTracker implements PinTracker {
       op.priority = isPriority({ updatedAt: requestedAt ?? this.c.pinset.get(op.cid)?.updatedAt ?? 0 }, op.attempts, this.now(), this.init.priorityMaxAgeMs, this.init.priorityMaxRetries)
       ;(op.priority ? this.priorityLane : this.normalLane).push(op)
     }
+    this.notify(op.cid)
     this.pump()
   }
 
@@ -372,6 +429,7 @@ export class StatelessTracker implements PinTracker {
     op.updatedAt = this.now()
     op.controller = new AbortController()
     const signal = op.controller.signal
+    this.notify(op.cid)
     try {
       if (op.type === 'pin') {
         op.progress = { nodes: 0, bytes: 0 }
@@ -379,7 +437,7 @@ export class StatelessTracker implements PinTracker {
           mode: op.mode,
           name: op.name === '' ? undefined : op.name,
           noProgressTimeoutMs: this.init.pinTimeoutMs,
-          onProgress: (nodes, bytes) => { op.progress = { nodes, bytes } },
+          onProgress: (nodes, bytes) => { op.progress = { nodes, bytes }; this.notify(op.cid) },
           signal
         })
         this.setKuboPin(op.cid, op.mode)
@@ -389,6 +447,7 @@ export class StatelessTracker implements PinTracker {
         this.setKuboPin(op.cid, undefined)
       }
       if (this.ops.get(op.cid) === op) this.ops.delete(op.cid)
+      this.notify(op.cid)
       this.log.debug({ cid: op.cid, type: op.type }, 'operation done')
     } catch (err) {
       if (this.ops.get(op.cid) !== op || !this.started) return
@@ -397,6 +456,7 @@ export class StatelessTracker implements PinTracker {
       op.updatedAt = this.now()
       this.log.warn({ err, cid: op.cid, type: op.type, attempts: op.attempts }, 'operation failed, will retry')
       this.scheduleRetry(op)
+      this.notify(op.cid)
     } finally {
       op.controller = undefined
     }
@@ -436,9 +496,26 @@ export class StatelessTracker implements PinTracker {
     }
   }
 
+  /** A pin not in the operation table; a pinned one this tracker made lately carries Kubo's final count. */
   private info (cid: string, status: TrackerStatus): PinInfo {
-    return { cid, peer: this.c.self, status, attempts: 0, priority: false, updatedAt: this.now() }
+    const done = status === 'pinned' ? this.finished.get(cid) : undefined
+    return { cid, peer: this.c.self, status, attempts: 0, priority: false, ...(done !== undefined ? { progress: done } : {}), updatedAt: this.now() }
   }
+}
+
+/** Statuses on the way to pinned: not news for a waiter (see PinTracker.waitStatus). */
+const ON_THE_WAY: ReadonlySet<TrackerStatus> = new Set(['unpinned', 'queued', 'pinning', 'unexpectedly_unpinned'])
+
+function isNews (info: PinInfo, o: Pick<WaitStatusOptions, 'known' | 'progress'>, progressDue: boolean): boolean {
+  if (info.status === 'pinned') return true
+  const k = o.known
+  if (ON_THE_WAY.has(info.status)) {
+    if (o.progress !== true || !progressDue || info.progress === undefined) return false
+    return info.progress.nodes !== (k?.progress?.nodes ?? 0) || info.progress.bytes !== (k?.progress?.bytes ?? 0)
+  }
+  if (k === undefined || k.status !== info.status) return true
+  // The failure the caller has seen is not news; a later one (a retry failed) is.
+  return info.status.endsWith('_error') && (info.updatedAt !== k.updatedAt || info.attempts !== k.attempts)
 }
 
 /** Removed or uploaded pins whose later check in Kubo is remembered (the CIDs only), at most. */

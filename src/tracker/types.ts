@@ -27,6 +27,21 @@ export interface PinInfo {
   updatedAt: number
 }
 
+/** What a waiter last saw of a pin on one peer (see PinTracker.waitStatus). */
+export type KnownStatus = Pick<PinInfo, 'status' | 'updatedAt' | 'attempts' | 'progress'>
+
+export interface WaitStatusOptions {
+  signal?: AbortSignal
+  /** Answer with the status as it is then after this long, news or not. */
+  timeoutMs: number
+  /** What the caller saw last; news is measured against it (nothing: any settled status is news). */
+  known?: KnownStatus
+  /** A running pin's progress moving past `known.progress` is news too. @default false */
+  progress?: boolean
+  /** With `progress`: progress counts as news only this long after the call (at most one report per this long). @default 0 */
+  progressDelayMs?: number
+}
+
 /**
  * Makes this peer's Kubo hold exactly the pins allocated to it. It learns what to do only from
  * the pinset (track/untrack, called on pinset change events) and from periodic recover passes
@@ -44,8 +59,18 @@ export interface PinTracker extends Startable {
    * a while later unpins those the pinset does not hold.
    */
   pinnedByUpload (cids: readonly string[]): void
-  /** This peer's status for one CID (asks Kubo). */
+  /** This peer's status for one CID (asks Kubo about the pin's own mode only, never for indirect pins). */
   status (cid: string, options?: { signal?: AbortSignal }): Promise<PinInfo>
+  /**
+   * Resolves with this peer's status of `cid` once there is news for someone waiting for it to be
+   * pinned: `pinned`; a failure (`pin_error`) other than `known`; a status off the way to pinned
+   * (`remote`, `unpin_*`) other than `known`'s; with `progress`, a running pin's progress moving.
+   * The way to pinned (`unpinned`: not in this peer's pinset yet, `queued`, `pinning`,
+   * `unexpectedly_unpinned`) is not news. After `timeoutMs` it resolves with the status then.
+   * Learnt from this tracker's own operations and what it knows Kubo holds; never asks Kubo.
+   * Rejects with the signal's reason when it aborts.
+   */
+  waitStatus (cid: string, options: WaitStatusOptions): Promise<PinInfo>
   /** This peer's status for every pin in the pinset (one Kubo pin listing). */
   statusAll (options?: { signal?: AbortSignal }): Promise<PinInfo[]>
   /** Retries one CID now if it is failing or missing. */

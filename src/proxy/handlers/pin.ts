@@ -78,12 +78,13 @@ async function waitEach (cluster: Cluster, cids: readonly string[], signal: Abor
   await Promise.all(cids.map(async (cid) => {
     await cluster.waitPinned(cid, {
       signal,
-      onProgress: (nodes, bytes) => {
+      // Only a caller that reports progress asks for it: following progress costs the peers more calls.
+      onProgress: onProgress === undefined ? undefined : (nodes, bytes) => {
         progress.set(cid, { nodes, bytes })
         let n = 0
         let b = 0
         for (const p of progress.values()) { n += p.nodes; b += p.bytes }
-        onProgress?.(n, b)
+        onProgress(n, b)
       }
     })
   }))

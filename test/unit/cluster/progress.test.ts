@@ -1,15 +1,15 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { pinProgress } from '../../../src/cluster/progress.js'
-import type { GlobalPinInfo } from '../../../src/cluster/index.js'
 import type { PinInfo, TrackerStatus } from '../../../src/tracker/index.js'
 
-function info (peers: Record<string, [TrackerStatus, number?]>): GlobalPinInfo {
-  const peerMap: Record<string, PinInfo> = {}
+/** Each peer's last known status, as the waiter holds them. */
+function info (peers: Record<string, [TrackerStatus, number?]>): (peer: string) => PinInfo | undefined {
+  const peerMap = new Map<string, PinInfo>()
   for (const [peer, [status, nodes]] of Object.entries(peers)) {
-    peerMap[peer] = { cid: 'c', peer, status, attempts: 0, priority: false, updatedAt: 0, ...(nodes !== undefined ? { progress: { nodes, bytes: nodes * 10 } } : {}) }
+    peerMap.set(peer, { cid: 'c', peer, status, attempts: 0, priority: false, updatedAt: 0, ...(nodes !== undefined ? { progress: { nodes, bytes: nodes * 10 } } : {}) })
   }
-  return { cid: 'c', name: '', allocations: Object.keys(peers), replicationMin: 1, replicationMax: 2, peerMap }
+  return p => peerMap.get(p)
 }
 
 test('pin progress: this peer\'s Kubo while it is allocated, even when another is further along', () => {
