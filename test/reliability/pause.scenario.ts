@@ -15,6 +15,8 @@ export interface PauseOptions {
    * ends, so every peer is slow (not dead). @default 0
    */
   burners?: number
+  /** The peers' flags. @default FAST_CLUSTER_ARGS (metrics every 300 ms, TTL 1.5 s) */
+  clusterArgs?: string[]
   /** With `pauseMs` 0: how long the traffic runs under load. @default 10000 */
   trafficMs?: number
   /** Niceness added to every pinmesh process (not Kubo) while the burners run, so they get less CPU than a burner. @default 0 */
@@ -66,7 +68,7 @@ export interface PauseFigures extends OutcomeFigures, WorkloadFigures {
  * re-allocated, each at most once; and once settled nothing moves any more (no repin storm).
  */
 export async function pauseScenario (o: PauseOptions): Promise<PauseFigures> {
-  const cluster = await startReliabilityCluster(3)
+  const cluster = await startReliabilityCluster(3, o.clusterArgs)
   let burners: CpuBurners | undefined
   try {
     const { peers, kubos } = cluster

@@ -2,16 +2,19 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { pauseScenario, pauseSummary } from './pause.scenario.js'
 import { formatFigures } from './harness.js'
+import { FAST_CLUSTER_ARGS } from '../fixtures/cluster.js'
 
 // Issue 11 item 9: a slow peer is not a dead peer. CPU busy loops, with the pinmesh processes at a
 // lower priority than them, make every peer slow (metrics sent late, timers firing late), with the
 // short metrics TTL of FAST_CLUSTER_ARGS (1.5 s). Before the fix, peers took each other for gone
 // and re-allocated their pins. PINMESH_TEST_BURNERS / PINMESH_TEST_NICE change the load.
 const BURNERS = Number(process.env.PINMESH_TEST_BURNERS ?? 8)
-const NICE = Number(process.env.PINMESH_TEST_NICE ?? 5)
+const NICE = Number(process.env.PINMESH_TEST_NICE ?? 10)
+const TTL = process.env.PINMESH_TEST_TTL ?? '1500ms'
+const ARGS = FAST_CLUSTER_ARGS.map(a => a === '1500ms' ? TTL : a)
 
 test('slow peers: under CPU load no pin moves, though metrics arrive late', async (t) => {
-  const f = await pauseScenario({ pauseMs: 0, burners: BURNERS, niceness: NICE, spreadPairs: true, log: (l) => { t.diagnostic(l) } })
+  const f = await pauseScenario({ pauseMs: 0, burners: BURNERS, niceness: NICE, spreadPairs: true, clusterArgs: ARGS, log: (l) => { t.diagnostic(l) } })
   t.diagnostic(formatFigures(f))
   console.log(pauseSummary(f))
   assert.equal(f.pinsLost, 0, f.lostSamples.join('; '))
@@ -24,7 +27,7 @@ test('slow peers: under CPU load no pin moves, though metrics arrive late', asyn
 })
 
 test('slow peers: under CPU load, only the pins of the peer stopped for 10 s move', async (t) => {
-  const f = await pauseScenario({ pauseMs: 10_000, burners: BURNERS, niceness: NICE, spreadPairs: true, log: (l) => { t.diagnostic(l) } })
+  const f = await pauseScenario({ pauseMs: 10_000, burners: BURNERS, niceness: NICE, spreadPairs: true, clusterArgs: ARGS, log: (l) => { t.diagnostic(l) } })
   t.diagnostic(formatFigures(f))
   console.log(pauseSummary(f))
   assert.equal(f.pinsLost, 0, f.lostSamples.join('; '))
