@@ -56,6 +56,12 @@ export const suites: Suite[] = [
     ...(f.rewrittenWithoutCause > 0 ? [`${f.rewrittenWithoutCause} pins rewritten without cause`] : []),
     ...(f.quietPinsetChanges + f.quietKuboChanges > 0 ? [`churn after settling: ${f.quietPinsetChanges} pinset, ${f.quietKuboChanges} kubo`] : [])
   ]),
+  // Issue 11 item 9: a slow peer is not a dead peer. 60 s of traffic while CPU busy loops starve every peer.
+  suite('slow-peer', async () => await pauseScenario({ pauseMs: 0, trafficMs: 60_000, burners: 10, niceness: 10, spreadPairs: true, preload: 60, quietMs: 10_000, log }), pauseSummary, (f) => [
+    ...pinProblems(f),
+    ...(f.moved + f.rewritten > 0 ? [`${f.moved} pins moved, ${f.rewritten} rewritten, though no peer was paused or killed`] : []),
+    ...(f.quietPinsetChanges + f.quietKuboChanges > 0 ? [`churn after settling: ${f.quietPinsetChanges} pinset, ${f.quietKuboChanges} kubo`] : [])
+  ]),
   suite('kubo-death', async () => await kuboDeathScenario({ downMs: 30_000, preload: 100, removeOffline: 20, log }), kuboDeathSummary, (f) => [
     ...pinProblems(f),
     ...(f.otherAnswers > 0 ? [`${f.otherAnswers} forwarded calls not failing Kubo-shaped: ${f.otherSamples.join('; ')}`] : []),

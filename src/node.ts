@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
 import type { Config } from './config/index.js'
 import { createRootLogger, forComponent, type Logger } from './logger.js'
 import { startAll, stopAll, type Startable } from './lifecycle.js'
@@ -10,7 +11,7 @@ import { PinsetCluster, type Cluster } from './cluster/index.js'
 import { AdminApi, AdminMetrics } from './api/index.js'
 import { HttpKuboClient } from './kubo/index.js'
 import { StatelessTracker } from './tracker/index.js'
-import { GossipMonitor } from './metrics/index.js'
+import { GossipMonitor, LoopLag, PingLossDetector } from './metrics/index.js'
 import { BalancedAllocator } from './allocator/index.js'
 import { Libp2pRpc } from './rpc/index.js'
 import { RemoteAdd, openLocalDestination, reportImportedRoots } from './adder/index.js'
@@ -65,6 +66,7 @@ export async function createNode (config: Config, overrides: NodeOverrides = {})
     compactMinTombstones: config.pinset.compactMinTombstones,
     compactMinIntervalMs: config.pinset.compactMinIntervalMs
   })
+  const stalls = new LoopLag()
   const tracker = new StatelessTracker({ kubo, pinset, self: peerId, logger: log('tracker') }, { ...config.tracker, pinTimeoutMs: config.kubo.pinTimeoutMs })
   const monitor = new GossipMonitor({
     libp2p: net.libp2p,
@@ -80,8 +82,16 @@ export async function createNode (config: Config, overrides: NodeOverrides = {})
       }
     },
     trust: isTrusted,
-    connect: async (address, options) => { await net.connect(address, options) }
+    connect: async (address, options) => { await net.connect(address, options) },
+    stalls
   }, config.metrics)
+  const peerLoss = new PingLossDetector({
+    monitor,
+    probe: async (peer, options) => { await net.libp2p.services.ping.ping(peerIdFromString(peer), options) },
+    connected: (peer) => net.libp2p.getConnections(peerIdFromString(peer)).length > 0,
+    stalls,
+    logger: log('metrics')
+  }, { ttlMs: config.metrics.ttlMs })
   const allocator = new BalancedAllocator({ allocateBy: [...config.allocator.allocateBy] })
   const rpc = new Libp2pRpc({ libp2p: net.libp2p, logger: log('rpc'), isTrusted })
   const openLocal = async (command: string, query: string, contentType: string, signal: AbortSignal): ReturnType<typeof openLocalDestination> => {
@@ -94,6 +104,7 @@ export async function createNode (config: Config, overrides: NodeOverrides = {})
     tracker,
     kubo,
     monitor,
+    peerLoss,
     allocator,
     rpc,
     logger: log('cluster'),
@@ -125,7 +136,7 @@ export async function createNode (config: Config, overrides: NodeOverrides = {})
 
   // The Kubo client only needs closing, after everything that calls it has stopped.
   const kuboLifecycle: Startable = { start: () => {}, stop: async () => { await kubo.close() } }
-  const startOrder: Startable[] = [kuboLifecycle, pinset, net, replicator, rpc, remoteAdd, tracker, monitor, cluster, api, proxy]
+  const startOrder: Startable[] = [kuboLifecycle, stalls, pinset, net, replicator, rpc, remoteAdd, tracker, monitor, peerLoss, cluster, api, proxy]
   let state: 'new' | 'started' | 'stopped' = 'new'
   return {
     config,

@@ -4,7 +4,7 @@ import type { PinRecord } from '../types.js'
 import type { PinSet } from '../pinset/index.js'
 import type { PinTracker, PinInfo, KnownStatus } from '../tracker/index.js'
 import type { KuboClient } from '../kubo/types.js'
-import type { Monitor, ReceivedMetrics } from '../metrics/types.js'
+import type { Monitor, PeerLossDetector, ReceivedMetrics } from '../metrics/types.js'
 import type { Allocator, AllocationCandidate } from '../allocator/types.js'
 import type { Rpc } from '../rpc/index.js'
 import type { Startable } from '../lifecycle.js'
@@ -29,6 +29,8 @@ export interface ClusterComponents {
   tracker: PinTracker
   kubo: KuboClient
   monitor: Monitor
+  /** Says which peers are gone (metrics expired and unreachable), as opposed to slow: only their pins are re-allocated. */
+  peerLoss: Pick<PeerLossDetector, 'onPeerGone'>
   allocator: Allocator
   rpc: Rpc
   logger: Logger
@@ -49,7 +51,7 @@ export interface ClusterInit {
   /** Defaults for pins that do not say. -1 = every peer. */
   replicationMin: number
   replicationMax: number
-  /** Re-allocate pins of peers that went down. */
+  /** Re-allocate pins of peers that are gone. */
   repinning: boolean
   /** swarm/connect this peer's Kubo to the others'. */
   connectKubos: boolean
@@ -115,7 +117,7 @@ export class PinsetCluster implements Cluster, Startable {
         for (const r of change.removed) this.recordChanged(r.cid)
       }
     }))
-    this.cleanups.push(this.c.monitor.onPeerDown((peer) => { void this.onPeerDown(peer) }))
+    this.cleanups.push(this.c.peerLoss.onPeerGone((peer) => { void this.onPeerGone(peer) }))
     this.cleanups.push(this.c.monitor.onPeerUp((m) => { void this.connectKubo(m) }))
     this.timer = setInterval(() => { void this.maintain() }, this.init.maintenanceIntervalMs)
     this.timer.unref()
@@ -565,12 +567,13 @@ export class PinsetCluster implements Cluster, Startable {
   }
 
   /**
-   * A peer's metrics expired. For each pin it held that fell below replicationMin, the one peer
-   * elected for that CID among the live trusted peers re-allocates it. Pins still at or above
-   * replicationMin keep their allocations, so a peer that blinks causes no repinning at all.
+   * A peer is gone (its metrics expired and it does not answer pings). For each pin it held that
+   * fell below replicationMin, the one peer elected for that CID among the live trusted peers
+   * re-allocates it. Pins still at or above replicationMin keep their allocations, so a peer that
+   * blinks causes no repinning at all, and a merely slow one is never gone.
    */
-  private async onPeerDown (dead: string): Promise<void> {
-    this.log.warn({ peer: dead }, 'peer is down (metrics expired)')
+  private async onPeerGone (dead: string): Promise<void> {
+    this.log.warn({ peer: dead }, 'peer is gone (metrics expired, no answer to pings)')
     if (!this.init.repinning) return
     const candidates = this.candidates().filter(c => c.peer !== dead)
     const live = new Set(candidates.map(c => c.peer))

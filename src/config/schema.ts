@@ -43,14 +43,14 @@ export const schema = {
     trustedPeers: stringList(['*'], 'Peer ids allowed to change the pinset (and push content), or "*" for every peer with the secret. Others may only follow.'),
     replicationMin: int(-1, 'Default least number of peers that must hold a pin (-1: every peer).', { min: -1 }),
     replicationMax: int(-1, 'Default most number of peers that hold a pin (-1: every peer).', { min: -1 }),
-    repinning: bool(true, 'When a peer is gone (metrics expired), re-allocate the pins that fell below replicationMin to other peers (one elected peer does it).'),
+    repinning: bool(true, 'When a peer is gone (metrics expired and it does not answer pings), re-allocate the pins that fell below replicationMin to other peers (one elected peer does it).'),
     pinWait: oneOf(['pinned', 'committed'] as const, 'pinned', "When a proxy pin/add answers: 'pinned' (like Kubo: once replicationMin allocated peers hold it) or 'committed' (once it is in the replicated pinset). Per request: ?wait=."),
     pinWaitTimeoutMs: duration('pinWaitTimeout', '0s', "With pinWait 'pinned', give up waiting after this long (0: wait as long as the client does)."),
     connectKubos: bool(true, "Connect this peer's Kubo to the other peers' Kubos (swarm/connect) so content can move between them.")
   },
   metrics: {
     intervalMs: duration('interval', '5s', 'How often this peer publishes its metrics (free space, queue, tags, addresses).', { minMs: 100 }),
-    ttlMs: duration('ttl', '15s', 'Metrics count as valid this long after receipt; a peer whose metrics expired is down.', { minMs: 200 }),
+    ttlMs: duration('ttl', '15s', 'Metrics count as valid this long after receipt (plus any time this peer itself stood still); a peer whose metrics expired gets no new pins, and is gone once it also stops answering pings.', { minMs: 200 }),
     tags: stringMap({ group: 'default' }, 'Tags this peer publishes for allocation, e.g. region=eu,zone=a.')
   },
   allocator: {

@@ -4,6 +4,8 @@ import type { Logger } from '../logger.js'
 import type { Monitor, PeerMetrics, ReceivedMetrics } from './types.js'
 import { decodeMetrics, encodeMetrics, metricsTopic } from './wire.js'
 import { withTimeout } from '../utils/signals.js'
+import type { StallClock } from './loop-lag.js'
+import { metricsExpired } from './liveness.js'
 
 /** What the node measures for each metrics message. */
 export interface MetricsSample {
@@ -40,6 +42,12 @@ export interface GossipMonitorComponents {
   connect?: (address: string, options?: AbortOptions) => Promise<void>
   /** The clock for every expiry, cooldown and `sentAt` (tests pass a fake one). @default Date.now */
   now?: () => number
+  /**
+   * This process's event-loop stalls. A peer's TTL is extended by the stalls since its metrics
+   * arrived (see `metricsExpired`), so a peer that was itself stopped or starved does not take
+   * others for down before reading the metrics waiting in its sockets. @default no extension
+   */
+  stalls?: StallClock
 }
 
 export interface GossipMonitorInit {
@@ -86,7 +94,8 @@ export interface GossipMonitorStats {
  * - Accepts a message only if it is signed, its `peer` is the signer (`msg.from`, never the
  *   relaying peer) and the signer is trusted; anything else is not forwarded either.
  * - A peer's metrics expire `ttlMs` (the sender's, at most `maxTtlMs`) after receipt by this
- *   peer's clock; the sender's clock (`sentAt`) is never used for expiry.
+ *   peer's clock, plus the time this peer's own event loop stood still since (`stalls`); the
+ *   sender's clock (`sentAt`) is never used for expiry.
  * - `onPeerDown` fires once when a peer's metrics expire (found by a check every
  *   `checkIntervalMs`, or by the arrival of its next metrics, in which case down comes before
  *   up); `onPeerUp` fires when metrics arrive from a peer that is not alive. Never for this peer.
@@ -103,7 +112,7 @@ export class GossipMonitor implements Monitor {
   private readonly topic: string
   private readonly now: () => number
   private readonly store = new Map<string, ReceivedMetrics>()
-  private readonly downListeners = new Set<(peer: string) => void>()
+  private readonly downListeners = new Set<(peer: string, last: ReceivedMetrics) => void>()
   private readonly upListeners = new Set<(metrics: ReceivedMetrics) => void>()
   // The validator and the 'message' event get the same Message object: decode once.
   private readonly decoded = new WeakMap<Message, PeerMetrics>()
@@ -180,7 +189,7 @@ export class GossipMonitor implements Monitor {
     return m !== undefined && this.isAlive(m, this.now()) ? m : undefined
   }
 
-  onPeerDown (fn: (peer: string) => void): () => void {
+  onPeerDown (fn: (peer: string, last: ReceivedMetrics) => void): () => void {
     this.downListeners.add(fn)
     return () => { this.downListeners.delete(fn) }
   }
@@ -210,7 +219,7 @@ export class GossipMonitor implements Monitor {
     this.counters.checks++
     const now = this.now()
     for (const [peer, m] of this.store) {
-      if (peer !== this.selfId && m.expiresAt <= now) this.markDown(m)
+      if (peer !== this.selfId && this.expired(m, now)) this.markDown(m)
     }
   }
 
@@ -312,7 +321,7 @@ export class GossipMonitor implements Monitor {
     this.counters.received++
     const now = this.now()
     const previous = this.store.get(m.peer)
-    if (previous !== undefined && previous.expiresAt <= now) this.markDown(previous)
+    if (previous !== undefined && this.expired(previous, now)) this.markDown(previous)
     const wasAlive = this.store.has(m.peer)
     const received: ReceivedMetrics = Object.freeze({ ...m, receivedAt: now, expiresAt: now + Math.min(m.ttlMs, this.init.maxTtlMs) })
     this.store.set(m.peer, received)
@@ -326,8 +335,8 @@ export class GossipMonitor implements Monitor {
   private markDown (m: ReceivedMetrics): void {
     this.store.delete(m.peer)
     this.lastDial.delete(m.peer)
-    this.log.warn({ peer: m.peer, peername: m.peername }, 'peer metrics expired; peer is down')
-    for (const fn of this.downListeners) this.callListener(() => { fn(m.peer) })
+    this.log.warn({ peer: m.peer, peername: m.peername }, 'peer metrics expired')
+    for (const fn of this.downListeners) this.callListener(() => { fn(m.peer, m) })
   }
 
   /** Dials a peer we hear of but are not connected to, trying its addresses in the order it gave them. */
@@ -361,7 +370,11 @@ export class GossipMonitor implements Monitor {
 
   // This peer is alive while started, even if its last publish is older than the TTL (a slow sample, a stalled event loop).
   private isAlive (m: ReceivedMetrics, now: number): boolean {
-    return m.expiresAt > now || (m.peer === this.selfId && this.started)
+    return !this.expired(m, now) || (m.peer === this.selfId && this.started)
+  }
+
+  private expired (m: ReceivedMetrics, now: number): boolean {
+    return metricsExpired(m.expiresAt, now, this.c.stalls?.stallSince(m.receivedAt) ?? 0)
   }
 
   private callListener (fn: () => void): void {

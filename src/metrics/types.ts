@@ -25,15 +25,30 @@ export interface ReceivedMetrics extends PeerMetrics { receivedAt: number, expir
 
 /**
  * Publishes this peer's metrics and keeps the latest metrics of every peer. A peer is alive
- * while its metrics are unexpired. `onPeerDown` fires once when a peer's metrics expire;
- * `onPeerUp` when metrics arrive from a peer that was not alive.
+ * while its metrics are unexpired. `onPeerDown` fires once when a peer's metrics expire, with
+ * those last metrics; `onPeerUp` when metrics arrive from a peer that was not alive. Expired
+ * metrics make a peer late, not gone: see `PeerLossDetector`.
  */
 export interface Monitor extends Startable {
   /** Latest unexpired metrics per peer, this peer included. */
   alive (): ReceivedMetrics[]
   get (peer: string): ReceivedMetrics | undefined
-  onPeerDown (fn: (peer: string) => void): () => void
+  onPeerDown (fn: (peer: string, last: ReceivedMetrics) => void): () => void
   onPeerUp (fn: (metrics: ReceivedMetrics) => void): () => void
   /** Publishes now (e.g. after a big change in queue length). */
   publishNow (): Promise<void>
+}
+
+/**
+ * Decides which peers are really gone (for re-allocating their pins), as opposed to slow: a peer
+ * whose metrics expired is gone only once it also stops answering over libp2p (see
+ * `peerLiveness` in `liveness.ts`). A SIGSTOPped or killed peer is gone; a peer starved of CPU,
+ * whose metrics arrive late, is not.
+ */
+export interface PeerLossDetector extends Startable {
+  /**
+   * `fn` is called once per loss: when a peer whose metrics expired is found gone. The peer's
+   * metrics must come back and expire again before it is called again for that peer.
+   */
+  onPeerGone (fn: (peer: string) => void): () => void
 }

@@ -16,6 +16,7 @@ test('pause: a peer stopped for 10 s while others write converges after SIGCONT,
   assert.equal(f.kuboUnpinsLeft, 0, 'acknowledged unpins still pinned on a Kubo')
   assert.ok(f.convergedMs <= 10_000, `converged in ${f.convergedMs} ms`)
   // Only pins that lost a holder may move, each once; pins on every peer never move.
+  assert.ok(f.moved > 0, 'none of the paused peer\'s pins moved: it was never found gone')
   assert.ok(f.moved <= f.preloadedOnVictim, `${f.moved} pins moved, ${f.preloadedOnVictim} had the paused peer`)
   assert.ok(f.rewritten <= f.preloadedOnVictim, `${f.rewritten} pins rewritten, ${f.preloadedOnVictim} had the paused peer`)
   assert.equal(f.rewrittenWithoutCause, 0)

@@ -38,6 +38,7 @@ interface PeerOptions {
   discovery?: boolean
   logger?: Logger
   init?: Partial<GossipMonitorInit>
+  stalls?: { stallSince: (since: number) => number }
 }
 
 const silent = pino({ level: 'silent' })
@@ -53,7 +54,8 @@ async function startPeer (t: TestContext, o: PeerOptions): Promise<TestPeer> {
     sample: o.sample ?? (async () => ({ kubo: { id: `kubo-${peername}`, addresses: [] }, freeSpace: 1000, queued: 0 })),
     trust: o.trust ?? (() => true),
     ...(o.discovery !== false ? { connect: async (address: string, options?: { signal?: AbortSignal }) => { await net.connect(address, options) } } : {}),
-    ...(o.now !== undefined ? { now: o.now } : {})
+    ...(o.now !== undefined ? { now: o.now } : {}),
+    ...(o.stalls !== undefined ? { stalls: o.stalls } : {})
   }, { ...FAST, ...o.init })
   const peer: TestPeer = { net, monitor, ups: [], downs: [] }
   monitor.onPeerUp((m) => { peer.ups.push(m.peer) })
@@ -123,6 +125,26 @@ test('a stopped peer goes down once after the TTL and comes back up when restart
   await waitFor(() => count(a.ups, cId) === 2, { message: 'c comes up again' })
   assert.ok(a.monitor.get(cId) !== undefined)
   assert.deepEqual(a.downs, [cId])
+})
+
+test('a peer whose own event loop stood still does not take others for down until the stall is made up', async (t) => {
+  const secret = randomSecret()
+  const clock = { now: 1_000_000 }
+  const stall = { ms: 0 }
+  const a = await startPeer(t, { secret, now: () => clock.now, stalls: { stallSince: () => stall.ms }, init: { checkIntervalMs: 3_600_000 } })
+  const b = await startPeer(t, { secret, bootstrap: a.net.addresses() })
+  const bId = b.net.peerId
+  await waitFor(() => a.monitor.get(bId), { message: 'a sees b' })
+  await b.monitor.stop()
+  // a was stopped (SIGSTOP, CPU starvation) for 10 s: b's metrics may be waiting in its sockets.
+  clock.now += 10_000
+  stall.ms = 10_000
+  a.monitor.checkNow()
+  assert.deepEqual(a.downs, [], 'not down: the TTL is extended by the stall')
+  assert.ok(a.monitor.get(bId) !== undefined)
+  clock.now += FAST.ttlMs
+  a.monitor.checkNow()
+  assert.deepEqual(a.downs, [bId], 'down once the TTL has passed on top of the stall')
 })
 
 test('with the real clock a silent peer is reported down once by the periodic check', async (t) => {
