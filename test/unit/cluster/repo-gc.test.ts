@@ -29,7 +29,8 @@ async function gcPeer (t: TestContext, net: ClusterNet, other: string, rpcInit: 
     self: net.peerId,
     isTrusted: () => true,
     pinset: { onChange: () => () => {} },
-    monitor: { alive: () => [{ peer: other }], onPeerDown: () => () => {}, onPeerUp: () => () => {} }
+    monitor: { alive: () => [{ peer: other }], onPeerDown: () => () => {}, onPeerUp: () => () => {} },
+    peerLoss: { onPeerGone: () => () => {} }
   } as unknown as ClusterComponents, { replicationMin: 1, replicationMax: 1, repinning: false, connectKubos: false })
   await rpc.start()
   await cluster.start()
