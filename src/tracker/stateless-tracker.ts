@@ -5,6 +5,7 @@ import type { PinSetReader } from '../pinset/index.js'
 import type { TrackerConfig } from '../config/index.js'
 import { QueueFullError } from '../errors.js'
 import { isAllocatedTo, satisfies, reconcile, retryDelay, isPriority } from './reconcile.js'
+import { KeyedListeners } from '../utils/keyed-listeners.js'
 import type { PinInfo, PinTracker, TrackerStatus, WaitStatusOptions } from './types.js'
 
 export interface StatelessTrackerComponents {
@@ -138,7 +139,7 @@ export class StatelessTracker implements PinTracker {
   private recoverTimer?: NodeJS.Timeout
   private recovering?: Promise<number>
   /** waitStatus callers by CID, called on every change of that CID here (`final`: answer now). */
-  private readonly watchers = new Map<string, Set<(final: boolean) => void>>()
+  private readonly watchers = new KeyedListeners<[final: boolean]>()
   private started = false
 
   constructor (components: StatelessTrackerComponents, init: StatelessTrackerInit) {
@@ -168,7 +169,7 @@ export class StatelessTracker implements PinTracker {
     this.ops.clear()
     this.unverified.clear()
     this.finished.clear()
-    for (const set of [...this.watchers.values()]) for (const w of [...set]) w(true)
+    this.watchers.emitAll(true)
   }
 
   queued (): number { return this.waiting }
@@ -214,34 +215,28 @@ export class StatelessTracker implements PinTracker {
     const first = this.knownInfo(cid)
     if (news(first)) return first
     return await new Promise<PinInfo>((resolve, reject) => {
-      let set = this.watchers.get(cid)
-      if (set === undefined) { set = new Set(); this.watchers.set(cid, set) }
-      const watchers = set
       const done = (): void => {
         clearTimeout(timer)
         clearTimeout(progressTimer)
         signal?.removeEventListener('abort', onAbort)
-        watchers.delete(watcher)
-        if (watchers.size === 0 && this.watchers.get(cid) === watchers) this.watchers.delete(cid)
+        unwatch()
       }
       const watcher = (final: boolean): void => {
         const info = this.knownInfo(cid)
         if (final || news(info)) { done(); resolve(info) }
       }
       const onAbort = (): void => { done(); reject(signal?.reason) }
+      const unwatch = this.watchers.add(cid, watcher)
       const timer = setTimeout(() => { watcher(true) }, Math.max(0, options.timeoutMs))
       // Progress made during the delay is reported when it ends.
       const progressTimer = options.progress === true && (options.progressDelayMs ?? 0) > 0 ? setTimeout(() => { watcher(false) }, options.progressDelayMs) : undefined
-      watchers.add(watcher)
       signal?.addEventListener('abort', onAbort, { once: true })
     })
   }
 
   /** Tells the waiters of `cid` that something changed. */
   private notify (cid: string): void {
-    if (this.watchers.size === 0) return
-    const set = this.watchers.get(cid)
-    if (set !== undefined) for (const w of [...set]) w(false)
+    if (this.watchers.size > 0) this.watchers.emit(cid, false)
   }
 
   /** The status from the operation table and what this tracker knows Kubo holds, without asking Kubo. */
