@@ -130,16 +130,10 @@ export class HttpKuboClient implements KuboClient {
   async * pinLs (options: KuboCallOptions = {}): AsyncGenerator<KuboPin, void, undefined> {
     // Two typed listings instead of type=all: indirect pins would make Kubo walk every DAG.
     for (const type of ['recursive', 'direct'] as const) {
-      const scope = this.scope('pin/ls', options.signal)
-      try {
-        for await (const line of this.lines('pin/ls', { type, stream: 'true', names: 'true' }, scope)) {
-          scope.rearm()
-          const pin: KuboPin = { cid: str(line.Cid), type }
-          if (typeof line.Name === 'string' && line.Name !== '') pin.name = line.Name
-          yield pin
-        }
-      } finally {
-        scope.dispose()
+      for await (const line of this.streamed('pin/ls', { type, stream: 'true', names: 'true' }, options.signal)) {
+        const pin: KuboPin = { cid: str(line.Cid), type }
+        if (typeof line.Name === 'string' && line.Name !== '') pin.name = line.Name
+        yield pin
       }
     }
   }
@@ -182,28 +176,14 @@ export class HttpKuboClient implements KuboClient {
   }
 
   async * indirectPins (options: KuboCallOptions = {}): AsyncGenerator<string, void, undefined> {
-    const scope = this.scope('pin/ls', options.signal)
-    try {
-      for await (const line of this.lines('pin/ls', { type: 'indirect', stream: 'true' }, scope)) {
-        scope.rearm()
-        yield str(line.Cid)
-      }
-    } finally {
-      scope.dispose()
-    }
+    for await (const line of this.streamed('pin/ls', { type: 'indirect', stream: 'true' }, options.signal)) yield str(line.Cid)
   }
 
   async * refs (cid: string, options: KuboCallOptions = {}): AsyncGenerator<string, void, undefined> {
-    const scope = this.scope('refs', options.signal)
-    try {
-      // offline: a block this Kubo lacks ends the walk instead of being fetched from the network.
-      for await (const line of this.lines('refs', { arg: cid, recursive: 'true', unique: 'true', offline: 'true' }, scope)) {
-        scope.rearm()
-        if (typeof line.Err === 'string' && line.Err !== '') throw new KuboApiError('refs', 200, line.Err)
-        yield str(line.Ref)
-      }
-    } finally {
-      scope.dispose()
+    // offline: a block this Kubo lacks ends the walk instead of being fetched from the network.
+    for await (const line of this.streamed('refs', { arg: cid, recursive: 'true', unique: 'true', offline: 'true' }, options.signal)) {
+      if (typeof line.Err === 'string' && line.Err !== '') throw new KuboApiError('refs', 200, line.Err)
+      yield str(line.Ref)
     }
   }
 
@@ -232,15 +212,9 @@ export class HttpKuboClient implements KuboClient {
   }
 
   async * repoGc (options: KuboCallOptions = {}): AsyncGenerator<{ cid?: string, error?: string }, void, undefined> {
-    const scope = this.scope('repo/gc', options.signal)
-    try {
-      for await (const line of this.lines('repo/gc', { 'stream-errors': 'true' }, scope)) {
-        scope.rearm()
-        if (typeof line.Error === 'string' && line.Error !== '') yield { error: line.Error }
-        else if (isRecord(line.Key) && typeof line.Key['/'] === 'string') yield { cid: line.Key['/'] }
-      }
-    } finally {
-      scope.dispose()
+    for await (const line of this.streamed('repo/gc', { 'stream-errors': 'true' }, options.signal)) {
+      if (typeof line.Error === 'string' && line.Error !== '') yield { error: line.Error }
+      else if (isRecord(line.Key) && typeof line.Key['/'] === 'string') yield { cid: line.Key['/'] }
     }
   }
 
@@ -310,6 +284,22 @@ export class HttpKuboClient implements KuboClient {
       }
       throwStreamError(path, res)
       return parseLine(path, text)
+    } finally {
+      scope.dispose()
+    }
+  }
+
+  /**
+   * A streamed answer's NDJSON values, with requestTimeoutMs bounding the wait for each value (not
+   * the whole answer: a long listing or gc goes on as long as Kubo keeps sending).
+   */
+  private async * streamed (path: string, params: Params, signal: AbortSignal | undefined): AsyncGenerator<Line, void, undefined> {
+    const scope = this.scope(path, signal)
+    try {
+      for await (const line of this.lines(path, params, scope)) {
+        scope.rearm()
+        yield line
+      }
     } finally {
       scope.dispose()
     }
