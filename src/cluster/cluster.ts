@@ -17,6 +17,7 @@ import { pinProgress } from './progress.js'
 import { parseGoBool, queryFlag } from '../utils/go-bool.js'
 import { assertPinName } from '../utils/pin-name.js'
 import { withTimeout } from '../utils/signals.js'
+import { KeyedListeners } from '../utils/keyed-listeners.js'
 import { fanout, pinnedRoot, type FanoutOutput, type FanoutResult, type OpenDestination, type AddDestination } from '../adder/index.js'
 import type { AdoptRequest, AdoptResult, Cluster, ClusterIdentity, ClusterPeer, ClusterRepoStat, GlobalPinInfo, ListedPin, PinLsType, PinRequest, UploadRequest } from './types.js'
 import { PinListing, REFS_METHOD, refsOf } from './pin-listing.js'
@@ -79,7 +80,7 @@ export class PinsetCluster implements Cluster, Startable {
   private readonly cleanups: Array<() => void> = []
   private timer?: NodeJS.Timeout
   /** waitPinned callers by CID, told when this peer's pinset changes that pin. */
-  private readonly recordWatchers = new Map<string, Set<() => void>>()
+  private readonly recordWatchers = new KeyedListeners()
 
   constructor (components: ClusterComponents, init: ClusterInit) {
     this.c = components
@@ -112,9 +113,9 @@ export class PinsetCluster implements Cluster, Startable {
       for (const u of change.updated) tracker.track(u.after)
       for (const r of change.removed) tracker.untrack(r)
       if (this.recordWatchers.size > 0) {
-        for (const r of change.added) this.recordChanged(r.cid)
-        for (const u of change.updated) this.recordChanged(u.after.cid)
-        for (const r of change.removed) this.recordChanged(r.cid)
+        for (const r of change.added) this.recordWatchers.emit(r.cid)
+        for (const u of change.updated) this.recordWatchers.emit(u.after.cid)
+        for (const r of change.removed) this.recordWatchers.emit(r.cid)
       }
     }))
     this.cleanups.push(this.c.peerLoss.onPeerGone((peer) => { void this.onPeerGone(peer) }))
@@ -231,7 +232,7 @@ export class PinsetCluster implements Cluster, Startable {
     const key = canonicalCid(cid)
     const record = this.c.pinset.get(key)
     if (record === undefined) throw new NotFoundError(`${key} is not in the cluster pinset`)
-    const alive = this.c.monitor.alive().map(m => m.peer).filter(p => this.c.isTrusted(p))
+    const alive = this.trustedAlive()
     const holders = record.allocations.length > 0 ? record.allocations : alive
     const peerMap: Record<string, PinInfo> = {}
     await Promise.all(holders.map(async (peer) => {
@@ -242,7 +243,7 @@ export class PinsetCluster implements Cluster, Startable {
   }
 
   async statusAll (options: { signal?: AbortSignal } = {}): Promise<GlobalPinInfo[]> {
-    const alive = this.c.monitor.alive().map(m => m.peer).filter(p => this.c.isTrusted(p))
+    const alive = this.trustedAlive()
     const byPeer = new Map<string, Map<string, PinInfo> | string>()
     await Promise.all(alive.map(async (peer) => {
       try {
@@ -323,7 +324,7 @@ export class PinsetCluster implements Cluster, Startable {
         }
         onAbort = () => { reject(signal.reason) }
         signal.addEventListener('abort', onAbort, { once: true })
-        unwatch = this.watchRecord(key, check)
+        unwatch = this.recordWatchers.add(key, check)
         check()
       })
     } finally {
@@ -350,7 +351,7 @@ export class PinsetCluster implements Cluster, Startable {
       } catch (err) {
         if (w.signal.aborted) return
         this.log.debug({ err, peer, cid }, 'waiting for a peer\'s pin status failed; asking it again shortly')
-        await sleep(this.init.statusPollMs, w.signal)
+        await delay(this.init.statusPollMs, undefined, { signal: w.signal })
         info = await this.askStatus(peer, cid, { signal: w.signal })
       }
       w.seen.set(peer, info)
@@ -359,37 +360,20 @@ export class PinsetCluster implements Cluster, Startable {
     }
   }
 
-  private watchRecord (cid: string, fn: () => void): () => void {
-    let set = this.recordWatchers.get(cid)
-    if (set === undefined) { set = new Set(); this.recordWatchers.set(cid, set) }
-    const watchers = set
-    const entry = (): void => { fn() }
-    watchers.add(entry)
-    return () => {
-      watchers.delete(entry)
-      if (watchers.size === 0 && this.recordWatchers.get(cid) === watchers) this.recordWatchers.delete(cid)
-    }
-  }
-
-  private recordChanged (cid: string): void {
-    const set = this.recordWatchers.get(cid)
-    if (set !== undefined) for (const fn of [...set]) fn()
-  }
-
   private trustedAlive (): string[] {
     return this.c.monitor.alive().map(m => m.peer).filter(p => this.c.isTrusted(p))
   }
 
   async recover (cid: string, options: { signal?: AbortSignal } = {}): Promise<GlobalPinInfo> {
     const key = canonicalCid(cid)
-    const alive = this.c.monitor.alive().map(m => m.peer).filter(p => this.c.isTrusted(p))
+    const alive = this.trustedAlive()
     await Promise.allSettled(alive.map(async (peer) => await this.c.rpc.call(peer, 'tracker.recover', { cid: key }, { signal: options.signal, timeoutMs: this.init.statusTimeoutMs })))
     return await this.status(key, options)
   }
 
   async recoverAll (options: { signal?: AbortSignal } = {}): Promise<Record<string, number | string>> {
     const out: Record<string, number | string> = {}
-    const alive = this.c.monitor.alive().map(m => m.peer).filter(p => this.c.isTrusted(p))
+    const alive = this.trustedAlive()
     await Promise.all(alive.map(async (peer) => {
       try { out[peer] = await this.c.rpc.call<number>(peer, 'tracker.recoverAll', {}, { signal: options.signal, timeoutMs: this.init.statusTimeoutMs * 4 }) } catch (err) { out[peer] = (err as Error).message }
     }))
@@ -450,14 +434,14 @@ export class PinsetCluster implements Cluster, Startable {
       get: (cid) => this.c.pinset.get(cid),
       leaving: (cid) => this.c.tracker.leaving(cid),
       holders: (record) => {
-        const alive = this.c.monitor.alive().map(m => m.peer).filter(p => this.c.isTrusted(p) && p !== this.c.self)
+        const alive = this.trustedAlive().filter(p => p !== this.c.self)
         return record.allocations.length > 0 ? record.allocations.filter(p => alive.includes(p)) : alive
       }
     })
   }
 
   async repoStat (options: { signal?: AbortSignal, sizeOnly?: boolean } = {}): Promise<ClusterRepoStat> {
-    const alive = this.c.monitor.alive().map(m => m.peer).filter(p => this.c.isTrusted(p))
+    const alive = this.trustedAlive()
     const peers = alive.includes(this.c.self) ? alive : [this.c.self, ...alive]
     const sum: ClusterRepoStat = { repoSize: 0, storageMax: 0, numObjects: 0, repoPath: '', version: '', peers: 0, errors: [] }
     await Promise.all(peers.map(async (peer) => {
@@ -477,7 +461,7 @@ export class PinsetCluster implements Cluster, Startable {
   }
 
   async * repoGc (options: { signal?: AbortSignal } = {}): AsyncIterable<{ peer: string, cid?: string, error?: string }> {
-    const alive = this.c.monitor.alive().map(m => m.peer).filter(p => this.c.isTrusted(p))
+    const alive = this.trustedAlive()
     const peers = alive.includes(this.c.self) ? alive : [this.c.self, ...alive]
     for (const peer of peers) {
       try {
@@ -681,11 +665,6 @@ function pinnedBy (command: UploadRequest['command'], q: URLSearchParams, result
 
 function unwrapRpc (err: unknown): unknown {
   return err instanceof RpcError && err.cause !== undefined ? err.cause : err
-}
-
-/** Waits `ms`; rejects when `signal` aborts. The abort listener goes when the wait ends (Node's timers/promises removes it). */
-async function sleep (ms: number, signal?: AbortSignal): Promise<void> {
-  await delay(ms, undefined, { signal })
 }
 
 /** Bounds on a remote caller's long-poll. */
