@@ -7,7 +7,8 @@ import { encodeRecord, decodeRecord, encodedCid, PeerCodes } from './record-code
 import { PinsetStore } from './store.js'
 import { RecentRemovals } from './recent-removals.js'
 import { GENESIS, buildEpoch, migrate, compareEpochs, sameEpoch, encodePackage, decodePackage, type EpochId, type EpochPackage } from './epoch.js'
-import type { PinSet, PinSetChange, EpochOffer } from './types.js'
+import type { PinSet, PinSetChange, EpochOffer, PinPage } from './types.js'
+import { encodeCursor, decodeCursor } from './shard-key.js'
 
 export interface YjsPinSetInit {
   /** Directory of the persisted pinset. */
@@ -94,6 +95,22 @@ export class YjsPinSet implements PinSet {
 
   has (cid: string): boolean { return this.cur?.kv.has(cid) ?? false }
   * list (): IterableIterator<PinRecord> { const { kv, codes } = this.require(); for (const v of kv.values()) yield decodeRecord(v, codes) }
+
+  /** One batch: this document is a single shard. */
+  async * scan (options: { signal?: AbortSignal } = {}): AsyncIterable<readonly PinRecord[]> {
+    options.signal?.throwIfAborted()
+    yield [...this.list()]
+  }
+
+  async page (options: { cursor?: string, limit: number, signal?: AbortSignal }): Promise<PinPage> {
+    options.signal?.throwIfAborted()
+    const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor, 1).afterCid
+    const { kv } = this.require()
+    const keys = [...kv.keys()].filter(k => after === undefined || k > after).sort()
+    const pins = keys.slice(0, options.limit).map(k => this.get(k)).filter(r => r !== undefined)
+    const last = pins.at(-1)
+    return { pins, next: keys.length > options.limit && last !== undefined ? encodeCursor(0, last.cid) : undefined }
+  }
 
   onChange (fn: (change: PinSetChange) => void): () => void {
     this.changeListeners.add(fn)

@@ -2,22 +2,13 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { pino } from 'pino'
 import { StatelessTracker } from '../../../src/tracker/index.js'
-import type { PinSetReader } from '../../../src/pinset/index.js'
+import { MapPinset } from '../../fixtures/map-pinset.js'
 import type { PinRecord } from '../../../src/types.js'
 import { FakeKubo } from '../../fixtures/fake-kubo.js'
 import { makeCids } from '../../fixtures/cids.js'
 import { waitFor } from '../../fixtures/wait-for.js'
 
 const logger = pino({ level: 'silent' })
-
-class MapPinset implements PinSetReader {
-  readonly map = new Map<string, PinRecord>()
-  get (cid: string): PinRecord | undefined { return this.map.get(cid) }
-  has (cid: string): boolean { return this.map.has(cid) }
-  get size (): number { return this.map.size }
-  list (): IterableIterator<PinRecord> { return this.map.values() }
-  onChange (): () => void { return () => {} }
-}
 
 function rec (cid: string, over: Partial<PinRecord> = {}): PinRecord {
   return { cid, name: '', mode: 'recursive', replicationMin: -1, replicationMax: -1, allocations: [], metadata: {}, createdAt: Date.now(), updatedAt: Date.now(), updatedBy: 'x', ...over }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { getEventListeners } from 'node:events'
 import { pino } from 'pino'
 import { StatelessTracker } from '../../../src/tracker/index.js'
-import type { PinSetReader } from '../../../src/pinset/index.js'
+import { MapPinset } from '../../fixtures/map-pinset.js'
 import type { PinRecord } from '../../../src/types.js'
 import { FakeKubo } from '../../fixtures/fake-kubo.js'
 import { makeCids } from '../../fixtures/cids.js'
@@ -14,8 +14,8 @@ const INIT = { concurrentPins: 2, maxQueueSize: 100_000, recoverIntervalMs: 60_0
 
 async function setup (t: { after: (fn: () => Promise<void>) => void }, init: Partial<typeof INIT> = {}): Promise<{ kubo: FakeKubo, tracker: StatelessTracker, track: (r: PinRecord) => void }> {
   const kubo = new FakeKubo()
-  const map = new Map<string, PinRecord>()
-  const pinset: PinSetReader = { get: c => map.get(c), has: c => map.has(c), get size () { return map.size }, list: () => map.values(), onChange: () => () => {} }
+  const pinset = new MapPinset()
+  const map = pinset.map
   const tracker = new StatelessTracker({ kubo, pinset, self: 'me', logger: pino({ level: 'silent' }) }, { ...INIT, ...init })
   await tracker.start()
   t.after(async () => { await tracker.stop() })
