@@ -70,9 +70,30 @@ export class AdminClient {
   async id (o?: { signal?: AbortSignal }): Promise<ClusterIdentity> { return await this.json('GET', '/id', undefined, o) }
   async peers (o?: { signal?: AbortSignal }): Promise<ClusterPeer[]> { return await this.json('GET', '/peers', undefined, o) }
   async status (cid: string, o?: { signal?: AbortSignal }): Promise<GlobalPinInfo> { return await this.json('GET', `/pins/${encodeURIComponent(cid)}`, undefined, o) }
-  async statusAll (filter?: string, o?: { signal?: AbortSignal }): Promise<GlobalPinInfo[]> {
-    const res = await this.request('GET', `/pins${filter !== undefined ? `?filter=${encodeURIComponent(filter)}` : ''}`, undefined, o)
-    return (await res.text()).split('\n').filter(l => l !== '').map(l => JSON.parse(l) as GlobalPinInfo)
+  /**
+   * One page of `GET /pins`: up to `limit` pins (the server's default when unset) after `cursor`,
+   * and the cursor of the next page (undefined on the last).
+   */
+  async statusPage (options: { cursor?: string, limit?: number, filter?: string, signal?: AbortSignal } = {}): Promise<{ pins: GlobalPinInfo[], next?: string }> {
+    const q = new URLSearchParams()
+    if (options.filter !== undefined) q.set('filter', options.filter)
+    if (options.limit !== undefined) q.set('limit', String(options.limit))
+    if (options.cursor !== undefined) q.set('cursor', options.cursor)
+    const qs = q.toString()
+    const res = await this.request('GET', `/pins${qs === '' ? '' : `?${qs}`}`, undefined, options)
+    const pins = (await res.text()).split('\n').filter(l => l !== '').map(l => JSON.parse(l) as GlobalPinInfo)
+    const next = res.headers.get('x-next-cursor')
+    return { pins, ...(next !== null && next !== '' ? { next } : {}) }
+  }
+
+  /** Every pin's cluster-wide status: `GET /pins` page after page, following the cursor. */
+  async * statusAll (filter?: string, o?: { signal?: AbortSignal, limit?: number }): AsyncGenerator<GlobalPinInfo> {
+    let cursor: string | undefined
+    do {
+      const page = await this.statusPage({ ...(filter !== undefined ? { filter } : {}), ...(o?.limit !== undefined ? { limit: o.limit } : {}), ...(cursor !== undefined ? { cursor } : {}), signal: o?.signal })
+      yield * page.pins
+      cursor = page.next
+    } while (cursor !== undefined)
   }
 
   async recover (cid: string, o?: { signal?: AbortSignal }): Promise<GlobalPinInfo> { return await this.json('POST', `/pins/${encodeURIComponent(cid)}/recover`, undefined, o) }

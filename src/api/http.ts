@@ -26,10 +26,11 @@ export function sendJson (res: ServerResponse, status: number, body: unknown): v
   res.end(data)
 }
 
-/** Streams `items` as NDJSON, respecting backpressure. */
-export async function sendNdjson (res: ServerResponse, items: Iterable<unknown>): Promise<void> {
-  res.writeHead(200, { 'Content-Type': 'application/x-ndjson' })
-  for (const item of items) {
+/** Streams `items` as NDJSON, respecting backpressure; `headers` go with the 200. Stops when the client leaves. */
+export async function sendNdjson (res: ServerResponse, items: Iterable<unknown> | AsyncIterable<unknown>, headers: Record<string, string> = {}): Promise<void> {
+  res.writeHead(200, { ...headers, 'Content-Type': 'application/x-ndjson' })
+  for await (const item of items) {
+    if (res.destroyed) return
     if (!res.write(JSON.stringify(item) + '\n')) {
       await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve) })
       if (res.destroyed) return

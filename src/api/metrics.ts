@@ -155,8 +155,8 @@ export class AdminMetrics {
 
   private async refresh (): Promise<void> {
     try {
-      const all = await this.cluster.statusAll({ signal: AbortSignal.timeout(120_000) })
-      this.snapshot = summarize(all, this.cluster.identity().id, Date.now())
+      // Streamed and counted as it comes: the pins' statuses are never all held at once.
+      this.snapshot = await summarize(this.cluster.statusAll({ signal: AbortSignal.timeout(120_000) }), this.cluster.identity().id, Date.now())
     } catch (err) {
       this.statusErrors.inc()
       this.log.warn({ err }, 'cluster status for metrics failed')
@@ -165,10 +165,10 @@ export class AdminMetrics {
 }
 
 /** Pins by this peer's status, and how many pins are held by fewer peers than they need. */
-export function summarize (all: readonly GlobalPinInfo[], self: string, at: number): StatusSnapshot {
+export async function summarize (all: AsyncIterable<GlobalPinInfo> | Iterable<GlobalPinInfo>, self: string, at: number): Promise<StatusSnapshot> {
   const byStatus = new Map<string, number>()
   let deficit = 0
-  for (const g of all) {
+  for await (const g of all) {
     const mine = g.peerMap[self]
     if (mine !== undefined) byStatus.set(mine.status, (byStatus.get(mine.status) ?? 0) + 1)
     const infos = Object.values(g.peerMap)

@@ -83,10 +83,15 @@ const status: Command = async (ctx) => {
   const filter = typeof ctx.values.filter === 'string' ? ctx.values.filter : undefined
   if (cid === undefined) {
     if (ctx.values.wait === true) throw new CliUsageError('--wait needs a CID')
-    const all = await ctx.client.statusAll(filter, { signal: ctx.signal })
-    if (ctx.json) { printJson(ctx, all); return 0 }
+    const all = ctx.client.statusAll(filter, { signal: ctx.signal })
+    if (ctx.json) {
+      const list = []
+      for await (const info of all) list.push(info)
+      printJson(ctx, list)
+      return 0
+    }
     const n = await names(ctx)
-    for (const info of all) ctx.io.stdout.write(formatStatus(info, n))
+    for await (const info of all) ctx.io.stdout.write(formatStatus(info, n))
     return 0
   }
   if (filter !== undefined) throw new CliUsageError('--filter applies to the status of every pin, not to one CID')

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Logger } from '../logger.js'
 import type { PinRecord } from '../types.js'
-import type { PinSet } from '../pinset/index.js'
+import type { PinSet, PinPage } from '../pinset/index.js'
 import type { PinTracker, PinInfo, KnownStatus } from '../tracker/index.js'
 import type { KuboClient } from '../kubo/types.js'
 import type { Monitor, PeerLossDetector, ReceivedMetrics } from '../metrics/types.js'
@@ -19,11 +19,20 @@ import { assertPinName } from '../utils/pin-name.js'
 import { withTimeout } from '../utils/signals.js'
 import { KeyedListeners } from '../utils/keyed-listeners.js'
 import { fanout, pinnedRoot, type FanoutOutput, type FanoutResult, type OpenDestination, type AddDestination } from '../adder/index.js'
-import type { AdoptRequest, AdoptResult, Cluster, ClusterIdentity, ClusterPeer, ClusterRepoStat, GlobalPinInfo, ListedPin, PinLsType, PinRequest, UploadRequest } from './types.js'
+import type { AdoptRequest, AdoptResult, Cluster, ClusterIdentity, ClusterPeer, ClusterRepoStat, GlobalPinInfo, GlobalPinPage, ListedPin, PinLsType, PinRequest, UploadRequest } from './types.js'
 import { PinListing, REFS_METHOD, refsOf } from './pin-listing.js'
 
 /** How long a cluster-wide `repo/gc` may run on each peer (Kubo's own gc has no deadline). */
 const REPO_GC_TIMEOUT_MS = 24 * 3600_000
+/**
+ * Most CIDs in one `tracker.statusMany` call, and the most pins a page of the cluster-wide status
+ * may hold: the answer stays a few MiB, well under the RPC's message cap.
+ */
+export const MAX_STATUS_BATCH = 10_000
+/** CIDs per `tracker.statusMany` call when the whole pinset is walked (statusAll). */
+const STATUS_BATCH = 1000
+/** Pins re-allocated or expired are written this many at a time while the pinset is walked. */
+const WRITE_CHUNK = 1000
 
 export interface ClusterComponents {
   pinset: PinSet
@@ -93,7 +102,7 @@ export class PinsetCluster implements Cluster, Startable {
     const { rpc, tracker, kubo } = this.c
     rpc.register('tracker.status', { policy: 'trusted', handle: async (p, _c, o) => await tracker.status(canonicalCid((p as { cid: string }).cid), o) })
     rpc.register('tracker.waitStatus', { policy: 'trusted', handle: async (p, _c, o) => await tracker.waitStatus(canonicalCid((p as { cid: string }).cid), { ...waitParams(p), signal: o.signal }) })
-    rpc.register('tracker.statusAll', { policy: 'trusted', handle: async (_p, _c, o) => await tracker.statusAll(o) })
+    rpc.register('tracker.statusMany', { policy: 'trusted', handle: async (p, _c, o) => { const q = statusManyParams(p); return await tracker.statusMany(q.cids, { refresh: q.refresh, signal: o.signal }) } })
     rpc.register('tracker.recover', { policy: 'trusted', handle: async (p, _c, o) => await tracker.recover(canonicalCid((p as { cid: string }).cid), o) })
     rpc.register('tracker.recoverAll', { policy: 'trusted', handle: async (_p, _c, o) => await tracker.recoverAll(o) })
     rpc.register('kubo.repoStat', { policy: 'trusted', handle: async (p, _c, o) => await kubo.repoStat({ ...o, sizeOnly: (p as { sizeOnly?: boolean } | undefined)?.sizeOnly ?? true }) })
@@ -149,7 +158,8 @@ export class PinsetCluster implements Cluster, Startable {
   }
 
   get (cid: string): PinRecord | undefined { return this.c.pinset.get(canonicalCid(cid)) }
-  pins (): IterableIterator<PinRecord> { return this.c.pinset.list() }
+  pins (options: { signal?: AbortSignal } = {}): AsyncIterable<readonly PinRecord[]> { return this.c.pinset.scan(options) }
+  async pinPage (options: { cursor?: string, limit: number, signal?: AbortSignal }): Promise<PinPage> { return await this.c.pinset.page(options) }
   pinsetStats (): Record<string, number> { return { ...this.c.pinset.stats(), ...this.c.replicationStats?.(), queued: this.c.tracker.queued() } }
 
   async pin (request: PinRequest, options: { signal?: AbortSignal } = {}): Promise<PinRecord> {
@@ -242,19 +252,41 @@ export class PinsetCluster implements Cluster, Startable {
     return this.globalInfo(record, peerMap)
   }
 
-  async statusAll (options: { signal?: AbortSignal } = {}): Promise<GlobalPinInfo[]> {
+  async * statusAll (options: { signal?: AbortSignal } = {}): AsyncIterable<GlobalPinInfo> {
+    let first = true
+    for await (const batch of this.c.pinset.scan(options)) {
+      for (let i = 0; i < batch.length; i += STATUS_BATCH) {
+        yield * await this.globalStatus(batch.slice(i, i + STATUS_BATCH), first, options)
+        first = false
+      }
+    }
+  }
+
+  async statusPage (options: { cursor?: string, limit: number, signal?: AbortSignal }): Promise<GlobalPinPage> {
+    if (!Number.isInteger(options.limit) || options.limit < 1 || options.limit > MAX_STATUS_BATCH) throw new InvalidParametersError(`limit must be a whole number from 1 to ${MAX_STATUS_BATCH}, got ${options.limit}`)
+    const page = await this.c.pinset.page(options)
+    // The first page of a walk has every peer list its Kubo's pins anew; later pages reuse that listing.
+    const pins = await this.globalStatus(page.pins, options.cursor === undefined, options)
+    return { pins, ...(page.next !== undefined ? { next: page.next } : {}) }
+  }
+
+  /** Every live trusted peer's status of `records`, one bounded `tracker.statusMany` call per peer. */
+  private async globalStatus (records: readonly PinRecord[], refresh: boolean, options: { signal?: AbortSignal }): Promise<GlobalPinInfo[]> {
+    if (records.length === 0) return []
     const alive = this.trustedAlive()
+    const cids = records.map(r => r.cid)
     const byPeer = new Map<string, Map<string, PinInfo> | string>()
     await Promise.all(alive.map(async (peer) => {
       try {
-        const list = await this.c.rpc.call<PinInfo[]>(peer, 'tracker.statusAll', {}, { signal: options.signal, timeoutMs: this.init.statusTimeoutMs * 4 })
+        const list = await this.c.rpc.call<PinInfo[]>(peer, 'tracker.statusMany', { cids, refresh }, { signal: options.signal, timeoutMs: this.init.statusTimeoutMs * (refresh ? 4 : 1) })
         byPeer.set(peer, new Map(list.map(i => [i.cid, i])))
       } catch (err) {
+        options.signal?.throwIfAborted()
         byPeer.set(peer, (err as Error).message)
       }
     }))
     const out: GlobalPinInfo[] = []
-    for (const record of this.c.pinset.list()) {
+    for (const record of records) {
       const peerMap: Record<string, PinInfo> = {}
       for (const peer of alive) {
         const got = byPeer.get(peer)
@@ -430,7 +462,7 @@ export class PinsetCluster implements Cluster, Startable {
       kubo: this.c.kubo,
       rpc: this.c.rpc,
       logger: this.log,
-      pins: () => this.c.pinset.list(),
+      scan: (signal) => this.c.pinset.scan({ signal }),
       get: (cid) => this.c.pinset.get(cid),
       leaving: (cid) => this.c.tracker.leaving(cid),
       holders: (record) => {
@@ -562,39 +594,56 @@ export class PinsetCluster implements Cluster, Startable {
     const candidates = this.candidates().filter(c => c.peer !== dead)
     const live = new Set(candidates.map(c => c.peer))
     const electorate = [...live]
-    const changed: PinRecord[] = []
-    for (const record of this.c.pinset.list()) {
-      if (!record.allocations.includes(dead)) continue
-      if (electedPeer(record.cid, electorate) !== this.c.self) continue
-      const current = record.allocations.filter(p => live.has(p))
-      if (current.length >= record.replicationMin) continue
-      try {
-        const allocations = this.c.allocator.allocate({ current, priority: [], blacklist: [dead], min: record.replicationMin, max: record.replicationMax, candidates })
-        // updatedAt stays the time of the last request: a re-allocation is not one, and so loses to a
-        // concurrent unpin (see YjsPinSet.removeWins) and to a concurrent change asked for by a user.
-        changed.push({ ...record, allocations, updatedBy: this.c.self })
-      } catch (err) {
-        this.log.warn({ err, cid: record.cid }, 'cannot re-allocate a pin of a peer that went down')
+    let changed: PinRecord[] = []
+    let total = 0
+    // Written a chunk at a time as the walk goes: neither the pinset nor the changes are held whole.
+    const flush = async (): Promise<void> => {
+      if (changed.length === 0) return
+      const chunk = changed
+      changed = []
+      await this.c.pinset.put(chunk)
+      total += chunk.length
+    }
+    try {
+      for await (const batch of this.c.pinset.scan()) {
+        for (const record of batch) {
+          if (!record.allocations.includes(dead)) continue
+          if (electedPeer(record.cid, electorate) !== this.c.self) continue
+          const current = record.allocations.filter(p => live.has(p))
+          if (current.length >= record.replicationMin) continue
+          try {
+            const allocations = this.c.allocator.allocate({ current, priority: [], blacklist: [dead], min: record.replicationMin, max: record.replicationMax, candidates })
+            // updatedAt stays the time of the last request: a re-allocation is not one, and so loses to a
+            // concurrent unpin (see YjsPinSet.removeWins) and to a concurrent change asked for by a user.
+            changed.push({ ...record, allocations, updatedBy: this.c.self })
+          } catch (err) {
+            this.log.warn({ err, cid: record.cid }, 'cannot re-allocate a pin of a peer that went down')
+          }
+          if (changed.length >= WRITE_CHUNK) await flush()
+        }
       }
+      await flush()
+    } catch (err) {
+      this.log.warn({ err, peer: dead, pins: total }, 're-allocating the pins of a peer that went down failed')
+      return
     }
-    if (changed.length > 0) {
-      await this.c.pinset.put(changed)
-      this.log.info({ peer: dead, pins: changed.length }, 're-allocated pins of a peer that went down')
-    }
+    if (total > 0) this.log.info({ peer: dead, pins: total }, 're-allocated pins of a peer that went down')
   }
 
   private async maintain (): Promise<void> {
     try {
       const electorate = this.candidates().map(c => c.peer)
       const now = this.now()
-      const expired: string[] = []
-      for (const r of this.c.pinset.list()) {
-        if (r.expireAt !== undefined && r.expireAt <= now && electedPeer(r.cid, electorate) === this.c.self) expired.push(r.cid)
+      let expired: string[] = []
+      let removed = 0
+      for await (const batch of this.c.pinset.scan()) {
+        for (const r of batch) {
+          if (r.expireAt !== undefined && r.expireAt <= now && electedPeer(r.cid, electorate) === this.c.self) expired.push(r.cid)
+        }
+        if (expired.length >= WRITE_CHUNK) { await this.c.pinset.remove(expired); removed += expired.length; expired = [] }
       }
-      if (expired.length > 0) {
-        await this.c.pinset.remove(expired)
-        this.log.info({ count: expired.length }, 'removed expired pins')
-      }
+      if (expired.length > 0) { await this.c.pinset.remove(expired); removed += expired.length }
+      if (removed > 0) this.log.info({ count: removed }, 'removed expired pins')
       if (this.init.connectKubos) for (const m of this.c.monitor.alive()) await this.connectKubo(m)
     } catch (err) {
       this.log.warn({ err }, 'cluster maintenance failed')
@@ -665,6 +714,15 @@ function pinnedBy (command: UploadRequest['command'], q: URLSearchParams, result
 
 function unwrapRpc (err: unknown): unknown {
   return err instanceof RpcError && err.cause !== undefined ? err.cause : err
+}
+
+/** `tracker.statusMany` parameters from another peer, checked: a trusted peer, but still JSON, and bounded. */
+function statusManyParams (p: unknown): { cids: string[], refresh: boolean } {
+  const o = (typeof p === 'object' && p !== null ? p : {}) as Record<string, unknown>
+  if (!Array.isArray(o.cids) || !o.cids.every(c => typeof c === 'string')) throw new InvalidParametersError('cids must be a list of CIDs')
+  if (o.cids.length > MAX_STATUS_BATCH) throw new InvalidParametersError(`at most ${MAX_STATUS_BATCH} CIDs per status call, got ${o.cids.length}`)
+  // The caller's CIDs come from its pinset, canonical already; one that is not is just not found.
+  return { cids: o.cids as string[], refresh: o.refresh === true }
 }
 
 /** Bounds on a remote caller's long-poll. */

@@ -21,8 +21,11 @@ export interface PinListingComponents {
   kubo: KuboClient
   rpc: Rpc
   logger: Logger
-  /** The cluster pinset (the listing takes one snapshot of it). */
-  pins: () => Iterable<PinRecord>
+  /**
+   * The cluster pinset, a batch at a time (PinSetReader.scan). A listing walks it once per pin
+   * type and never holds it whole; pins written meanwhile may or may not be listed.
+   */
+  scan: (signal?: AbortSignal) => AsyncIterable<readonly PinRecord[]>
   get: (cid: string) => PinRecord | undefined
   /** Whether a CID this Kubo pins is a cluster pin being removed from it (not a pin of its own). */
   leaving: (cid: string) => boolean
@@ -50,17 +53,18 @@ export class PinListing {
   /** Every pin of `type` (`all`: recursive, then direct, then indirect, as Kubo streams them). */
   async * list (type: PinLsType, signal?: AbortSignal): AsyncGenerator<ListedPin, void, undefined> {
     const { pins: local, leavingRoots } = await this.localPins(signal)
-    const cluster = new Map<string, PinRecord>()
-    for (const r of this.c.pins()) cluster.set(r.cid, r)
+    const inCluster = (cid: string): boolean => this.c.get(cid) !== undefined
     for (const mode of ['recursive', 'direct'] as const) {
       if (type !== 'all' && type !== mode) continue
-      for (const r of cluster.values()) if (r.mode === mode) yield { cid: r.cid, type: mode, name: r.name }
-      for (const [cid, p] of local) if (p.type === mode && !cluster.has(cid)) yield { cid, type: mode, name: p.name ?? '' }
+      for await (const batch of this.c.scan(signal)) {
+        for (const r of batch) if (r.mode === mode) yield { cid: r.cid, type: mode, name: r.name }
+      }
+      for (const [cid, p] of local) if (p.type === mode && !inCluster(cid)) yield { cid, type: mode, name: p.name ?? '' }
     }
     if (type !== 'all' && type !== 'indirect') return
     const seen = new Set<string>()
     const fresh = (cid: string): boolean => {
-      if (cluster.has(cid) || local.has(cid) || seen.has(cid)) return false
+      if (local.has(cid) || seen.has(cid) || inCluster(cid)) return false
       seen.add(cid)
       return true
     }
@@ -68,8 +72,10 @@ export class PinListing {
       const cid = canonicalCid(c)
       if (fresh(cid)) yield { cid, type: 'indirect', name: '' }
     }
-    for await (const [, refs] of this.walkRoots(this.remoteRoots(cluster.values(), local), signal)) {
-      for (const cid of refs ?? []) if (fresh(cid)) yield { cid, type: 'indirect', name: '' }
+    for await (const batch of this.c.scan(signal)) {
+      for await (const [, refs] of this.walkRoots(this.remoteRoots(batch, local), signal)) {
+        for (const cid of refs ?? []) if (fresh(cid)) yield { cid, type: 'indirect', name: '' }
+      }
     }
   }
 
@@ -103,8 +109,10 @@ export class PinListing {
         for await (const c of this.c.kubo.refs(root, { signal })) if (canonicalCid(c) === cid) return { cid, type: 'indirect', name: '', via: root }
       }
     }
-    for await (const [root, refs] of this.walkRoots(this.remoteRoots(this.c.pins(), local), signal)) {
-      if (refs?.has(cid) === true) return { cid, type: 'indirect', name: '', via: root.cid }
+    for await (const batch of this.c.scan(signal)) {
+      for await (const [root, refs] of this.walkRoots(this.remoteRoots(batch, local), signal)) {
+        if (refs?.has(cid) === true) return { cid, type: 'indirect', name: '', via: root.cid }
+      }
     }
     return undefined
   }

@@ -1,5 +1,6 @@
 import type { PinMode, PinRecord } from '../types.js'
 import type { PinInfo } from '../tracker/index.js'
+import type { PinPage } from '../pinset/index.js'
 
 /** What a client asks for when pinning. Unset fields take the cluster's defaults. */
 export interface PinRequest {
@@ -95,6 +96,13 @@ export interface GlobalPinInfo {
   peerMap: Record<string, PinInfo>
 }
 
+/** One page of the cluster-wide status. */
+export interface GlobalPinPage {
+  readonly pins: GlobalPinInfo[]
+  /** The cursor of the next page; undefined on the last page. */
+  readonly next?: string
+}
+
 /** Kubo's repo/stat, summed over the cluster's Kubos. */
 export interface ClusterRepoStat {
   repoSize: number
@@ -124,11 +132,26 @@ export interface Cluster {
   /** Pins `to` with `from`'s options and allocations; removes `from` when `unpin`. */
   update (from: string, to: string, options?: { unpin?: boolean, signal?: AbortSignal }): Promise<PinRecord>
   get (cid: string): PinRecord | undefined
-  pins (): IterableIterator<PinRecord>
+  /** Every pin of the pinset, a batch (a shard) at a time, yielding to the event loop in between (PinSetReader.scan). */
+  pins (options?: { signal?: AbortSignal }): AsyncIterable<readonly PinRecord[]>
+  /**
+   * Up to `limit` pins after `cursor`, in a stable order (PinSetReader.page). Rejects with an
+   * InvalidParametersError on a cursor the pinset did not make.
+   */
+  pinPage (options: { cursor?: string, limit: number, signal?: AbortSignal }): Promise<PinPage>
   /** Where one pin stands on every peer. */
   status (cid: string, options?: { signal?: AbortSignal }): Promise<GlobalPinInfo>
-  /** Where every pin stands on every peer. */
-  statusAll (options?: { signal?: AbortSignal }): Promise<GlobalPinInfo[]>
+  /**
+   * Where every pin stands on every peer, streamed: each live peer is asked about a bounded batch
+   * of CIDs at a time (`tracker.statusMany`), never for all its pins in one answer.
+   */
+  statusAll (options?: { signal?: AbortSignal }): AsyncIterable<GlobalPinInfo>
+  /**
+   * Where the pins of one page of the pinset (see pinPage) stand on every peer: one call per live
+   * peer for those CIDs. A page without `cursor` has every peer list its Kubo's pins anew. Rejects
+   * with an InvalidParametersError on a bad cursor or a limit outside 1..10000.
+   */
+  statusPage (options: { cursor?: string, limit: number, signal?: AbortSignal }): Promise<GlobalPinPage>
   /**
    * Resolves once `cid` is pinned on as many allocated peers as it needs (replicationMin, or
    * every allocated peer), calling `onProgress` with Kubo's fetch progress meanwhile (see

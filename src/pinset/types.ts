@@ -28,8 +28,6 @@ export interface PinSetReader {
   get (cid: string): PinRecord | undefined
   has (cid: string): boolean
   readonly size: number
-  /** Every pin, in no particular order, synchronously. Being replaced by `scan` (issue 12): it blocks on a big pinset. */
-  list (): IterableIterator<PinRecord>
   /**
    * Every pin, a batch (a shard) at a time, yielding to the event loop between batches, so that a
    * walk of millions of pins neither holds them all in memory nor stalls the peer. Pins written
@@ -43,7 +41,7 @@ export interface PinSetReader {
   page (options: { cursor?: string, limit: number, signal?: AbortSignal }): Promise<PinPage>
   /**
    * Calls `fn` after every change, local or remote (the tracker hangs on this). The pinset as
-   * loaded from disk at start is not announced: list() it after start.
+   * loaded from disk at start is not announced: scan() it after start.
    */
   onChange (fn: (change: PinSetChange) => void): () => void
 }

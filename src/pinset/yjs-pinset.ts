@@ -94,6 +94,7 @@ export class YjsPinSet implements PinSet {
   }
 
   has (cid: string): boolean { return this.cur?.kv.has(cid) ?? false }
+  /** Every pin, synchronously. Not part of PinSetReader (it blocks on a big pinset): for this class's own scan and tests. */
   * list (): IterableIterator<PinRecord> { const { kv, codes } = this.require(); for (const v of kv.values()) yield decodeRecord(v, codes) }
 
   /** One batch: this document is a single shard. */

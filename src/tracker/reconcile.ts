@@ -14,14 +14,14 @@ export function satisfies (held: KuboPinType | undefined, mode: PinMode): boolea
 }
 
 export interface ReconcileInput {
-  /** Pins of the pinset. */
+  /** Pins of the pinset: the whole of it, or one batch of a walk (the diff of each pin stands alone). */
   pins: Iterable<PinRecord>
   /** This peer. */
   self: string
   /** What Kubo holds (recursive and direct pins). */
   kubo: ReadonlyMap<string, KuboPinType>
-  /** CIDs with an operation in flight or waiting: left alone. */
-  busy: ReadonlySet<string>
+  /** CIDs with an operation in flight or waiting: left alone (any lookup, e.g. the operation table itself). */
+  busy: { has: (cid: string) => boolean }
 }
 
 export interface ReconcileActions {

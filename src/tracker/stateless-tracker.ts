@@ -246,14 +246,23 @@ export class StatelessTracker implements PinTracker {
     return this.info(cid, this.computed(this.c.pinset.get(cid), this.kuboPins.get(cid)))
   }
 
-  async statusAll (options: { signal?: AbortSignal } = {}): Promise<PinInfo[]> {
+  async * statusAll (options: { signal?: AbortSignal } = {}): AsyncIterable<PinInfo[]> {
     await this.refreshKuboPins(options)
-    const out: PinInfo[] = []
-    for (const r of this.c.pinset.list()) {
-      const op = this.ops.get(r.cid)
-      out.push(op !== undefined ? this.opInfo(op) : this.info(r.cid, this.computed(r, this.kuboPins.get(r.cid))))
-    }
-    return out
+    for await (const batch of this.c.pinset.scan(options)) yield batch.map(r => this.recordInfo(r))
+  }
+
+  async statusMany (cids: readonly string[], options: { refresh?: boolean, signal?: AbortSignal } = {}): Promise<PinInfo[]> {
+    if (options.refresh === true || !this.kuboPinsKnown) await this.refreshKuboPins(options)
+    return cids.map((cid) => {
+      const record = this.c.pinset.get(cid)
+      return record !== undefined ? this.recordInfo(record) : this.knownInfo(cid)
+    })
+  }
+
+  /** A pinset record's status from the operation table and the last Kubo listing. */
+  private recordInfo (r: PinRecord): PinInfo {
+    const op = this.ops.get(r.cid)
+    return op !== undefined ? this.opInfo(op) : this.info(r.cid, this.computed(r, this.kuboPins.get(r.cid)))
   }
 
   async recover (cid: string, options: { signal?: AbortSignal } = {}): Promise<PinInfo> {
@@ -273,20 +282,27 @@ export class StatelessTracker implements PinTracker {
     this.recovering ??= (async () => {
       try {
         await this.refreshKuboPins(options)
-        const busy = new Set(this.ops.keys())
-        const actions = reconcile({ pins: this.c.pinset.list(), self: this.c.self, kubo: this.kuboPins, busy })
+        let pins = 0
+        let unpins = 0
+        // A batch at a time: the operation table is the busy set, so what one batch queued is left
+        // alone by the next, and a pin written meanwhile reaches the tracker through track().
+        for await (const batch of this.c.pinset.scan(options)) {
+          const actions = reconcile({ pins: batch, self: this.c.self, kubo: this.kuboPins, busy: this.ops })
+          for (const r of actions.pin) this.enqueue('pin', r)
+          for (const r of actions.unpin) this.enqueue('unpin', r)
+          pins += actions.pin.length
+          unpins += actions.unpin.length
+        }
         const now = this.now()
         for (const [cid, from] of this.unverified) {
           if (from > now) continue
           this.unverified.delete(cid)
           const held = this.kuboPins.get(cid)
-          if (held !== undefined && held !== 'indirect' && !this.ops.has(cid) && !this.c.pinset.has(cid)) actions.unpin.push(removedPin(cid, held))
+          if (held !== undefined && held !== 'indirect' && !this.ops.has(cid) && !this.c.pinset.has(cid)) { this.enqueue('unpin', removedPin(cid, held)); unpins++ }
         }
-        for (const r of actions.pin) this.enqueue('pin', r)
-        for (const r of actions.unpin) this.enqueue('unpin', r)
         // Failed operations whose retry is due have their timers; nothing else to do here.
-        if (actions.pin.length + actions.unpin.length > 0) this.log.info({ pin: actions.pin.length, unpin: actions.unpin.length }, 'recover pass queued operations')
-        return actions.pin.length + actions.unpin.length
+        if (pins + unpins > 0) this.log.info({ pin: pins, unpin: unpins }, 'recover pass queued operations')
+        return pins + unpins
       } finally {
         this.recovering = undefined
       }

@@ -71,11 +71,25 @@ export interface PinTracker extends Startable {
    * Rejects with the signal's reason when it aborts.
    */
   waitStatus (cid: string, options: WaitStatusOptions): Promise<PinInfo>
-  /** This peer's status for every pin in the pinset (one Kubo pin listing). */
-  statusAll (options?: { signal?: AbortSignal }): Promise<PinInfo[]>
+  /**
+   * This peer's status for every pin in the pinset, streamed a pinset batch (a shard) at a time:
+   * one Kubo pin listing, then one array per batch. Never holds every pin's status at once.
+   */
+  statusAll (options?: { signal?: AbortSignal }): AsyncIterable<PinInfo[]>
+  /**
+   * This peer's status for each of `cids` (in order; a CID not in the pinset is `unpinned`), from
+   * the operation table and what this tracker knows Kubo holds. Kubo's pins are listed anew first
+   * when `refresh` is set (the first page of a walk) or were never listed; later pages of the same
+   * walk reuse that listing, which this tracker keeps current with its own operations.
+   */
+  statusMany (cids: readonly string[], options?: { refresh?: boolean, signal?: AbortSignal }): Promise<PinInfo[]>
   /** Retries one CID now if it is failing or missing. */
   recover (cid: string, options?: { signal?: AbortSignal }): Promise<PinInfo>
-  /** Runs a recover pass now; resolves with the number of operations it queued. */
+  /**
+   * Runs a recover pass now: one Kubo pin listing, then the pinset a batch at a time, each batch
+   * reconciled and its operations queued before the next is read. Resolves with the number of
+   * operations it queued.
+   */
   recoverAll (options?: { signal?: AbortSignal }): Promise<number>
   /** Operations waiting (for metrics and allocation). */
   queued (): number

@@ -115,7 +115,7 @@ test('/metrics parses as Prometheus text and its pin counts match /pins', async 
   await waitFor(async () => {
     const fromPins = new Map<string, number>()
     let deficit = 0
-    for (const g of await a.admin.statusAll()) {
+    for await (const g of a.admin.statusAll()) {
       const s = g.peerMap[self]?.status
       if (s !== undefined) fromPins.set(s, (fromPins.get(s) ?? 0) + 1)
       const infos = Object.values(g.peerMap)

@@ -1,5 +1,6 @@
 import { peerIdFromString } from '@libp2p/peer-id'
-import { pinOptionsFromQuery, type Cluster, type PinRequest } from '../../cluster/index.js'
+import { pinOptionsFromQuery, MAX_STATUS_BATCH, type Cluster, type GlobalPinInfo, type PinRequest } from '../../cluster/index.js'
+import type { PinRecord } from '../../types.js'
 import { InvalidParametersError, NotFoundError } from '../../errors.js'
 import { sendJson, sendNdjson, readNdjson } from '../http.js'
 import type { Route } from '../router.js'
@@ -78,22 +79,63 @@ const FILTERS: ReadonlySet<string> = new Set([
   'remote', 'unexpectedly_unpinned', 'cluster_error', 'error'
 ])
 
+/** `GET /pins`: pins per page unless `limit=` says; at most MAX_STATUS_BATCH. */
+export const DEFAULT_PAGE_LIMIT = 1000
+
+/** `limit=` of a paged listing: a whole number from 1 to MAX_STATUS_BATCH, DEFAULT_PAGE_LIMIT when absent. */
+export function pageLimit (q: URLSearchParams): number {
+  const v = q.get('limit')
+  if (v === null) return DEFAULT_PAGE_LIMIT
+  const n = /^[0-9]+$/.test(v) ? Number(v) : Number.NaN
+  if (!Number.isSafeInteger(n) || n < 1 || n > MAX_STATUS_BATCH) throw new InvalidParametersError(`limit must be a whole number from 1 to ${MAX_STATUS_BATCH}, got "${v}"`)
+  return n
+}
+
+/** `cursor=`: absent or empty for the first page, else the `X-Next-Cursor` of the previous page. */
+function pageCursor (q: URLSearchParams): string | undefined {
+  const v = q.get('cursor')
+  return v === null || v === '' ? undefined : v
+}
+
+/**
+ * The headers that point at the next page: `X-Next-Cursor` (the cursor itself) and an RFC 8288
+ * `Link: <…>; rel="next"` with the same query but that cursor. None on the last page.
+ */
+function nextPageHeaders (path: string, q: URLSearchParams, next: string | undefined): Record<string, string> {
+  if (next === undefined) return {}
+  const nq = new URLSearchParams(q)
+  nq.set('cursor', next)
+  return { 'X-Next-Cursor': next, Link: `<?${nq.toString()}>; rel="next"` }
+}
+
+function matches (g: GlobalPinInfo, filter: readonly string[]): boolean {
+  return filter.length === 0 || Object.values(g.peerMap).some(i => filter.includes(i.status) || (filter.includes('error') && i.status.endsWith('error')))
+}
+
+/** The pinset's batches as single records, for NDJSON. */
+async function * records (batches: AsyncIterable<readonly PinRecord[]>): AsyncGenerator<PinRecord> {
+  for await (const batch of batches) yield * batch
+}
+
 const BULK = { maxLineBytes: 64 * 1024, maxLines: 2_000_000 }
 const BULK_BATCH = 10_000
 
 export function pinRoutes (cluster: Cluster): Route[] {
   return [
-    { method: 'GET', path: '/allocations', handle: async ({ res }) => { await sendNdjson(res, cluster.pins()) } },
+    // Every pin, streamed a pinset batch at a time.
+    { method: 'GET', path: '/allocations', handle: async ({ res, signal }) => { await sendNdjson(res, records(cluster.pins({ signal }))) } },
     {
+      // One page of the cluster-wide status (NDJSON, one pin a line); the next page's cursor in X-Next-Cursor and Link.
+      // A filter applies to the page: a filtered page may hold fewer pins than `limit`, even none, and still have a next one.
       method: 'GET',
       path: '/pins',
       handle: async ({ res, query, signal }) => {
         const filter = (query.get('filter') ?? '').split(',').map(s => s.trim()).filter(s => s !== '')
         const unknown = filter.find(f => !FILTERS.has(f))
         if (unknown !== undefined) throw new InvalidParametersError(`unknown filter "${unknown}"; use one or more of ${[...FILTERS].join(', ')}`)
-        const all = await cluster.statusAll({ signal })
-        const keep = filter.length === 0 ? all : all.filter(g => Object.values(g.peerMap).some(i => filter.includes(i.status) || (filter.includes('error') && i.status.endsWith('error'))))
-        await sendNdjson(res, keep)
+        const cursor = pageCursor(query)
+        const page = await cluster.statusPage({ limit: pageLimit(query), ...(cursor !== undefined ? { cursor } : {}), signal })
+        await sendNdjson(res, page.pins.filter(g => matches(g, filter)), nextPageHeaders('/pins', query, page.next))
       }
     },
     { method: 'GET', path: '/pins/:cid', handle: async ({ res, params, signal }) => { sendJson(res, 200, await cluster.status(params.cid as string, { signal })) } },

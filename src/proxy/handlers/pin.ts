@@ -3,7 +3,7 @@ import type { PinRecord } from '../../types.js'
 import { InvalidParametersError, KuboApiError, NotFoundError } from '../../errors.js'
 import type { InterceptContext, InterceptHandler } from '../routes.js'
 import { KuboOptions, readBodyArgs } from '../kubo-options.js'
-import { sendKuboValue, KuboStream } from '../kubo-response.js'
+import { sendKuboValue, sendKuboKeys, KuboStream } from '../kubo-response.js'
 import { deadlineError } from '../deadline.js'
 import { withTimeout, abortedByTimeout } from '../../utils/signals.js'
 import { assertPinName } from '../../utils/pin-name.js'
@@ -198,13 +198,12 @@ async function pinLs (cluster: Cluster, ctx: InterceptContext): Promise<void> {
     s.end()
     return
   }
-  const keys: Record<string, { Type: string, Name: string }> = {}
-  for await (const e of entries) keys[e.cid] = { Type: e.type, Name: names ? e.name : '' }
-  if (Object.keys(keys).length === 0) { sendKuboValue(ctx.res, {}); return }
-  // Go's encoding/json writes map keys sorted.
-  const sorted: typeof keys = {}
-  for (const cid of Object.keys(keys).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) sorted[cid] = keys[cid] as { Type: string, Name: string }
-  sendKuboValue(ctx.res, { Keys: sorted })
+  // One JSON value whose keys Go's encoding/json writes sorted: Kubo gathers the whole map first, and
+  // so must this (stream=true is the way to list without that); the answer is written piece by piece.
+  const keys = new Map<string, { Type: string, Name: string }>()
+  for await (const e of entries) keys.set(e.cid, { Type: e.type, Name: names ? e.name : '' })
+  const sorted = [...keys.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+  await sendKuboKeys(ctx.res, (function * () { for (const cid of sorted) yield [cid, keys.get(cid)] as const })())
 }
 
 /** Kubo's `name` filter: a case-sensitive substring of the pin's name (indirect pins have none). */

@@ -3,13 +3,15 @@ import type { PinRecord } from '../../../src/types.js'
 import type { TrackerStatus } from '../../../src/tracker/index.js'
 import { NotFoundError } from '../../../src/errors.js'
 import { canonicalCid } from '../../../src/utils/cid.js'
+import { MapPinset } from '../../fixtures/map-pinset.js'
 
 export const SELF = '12D3KooWSelf'
 export const OTHER = '12D3KooWOther'
 
 /** An in-memory Cluster for API tests: pins land at once; statuses come from `statusOf`. */
 export function fakeCluster (): Cluster & { statusOf: Map<string, TrackerStatus>, statusAllCalls: number } {
-  const pins = new Map<string, PinRecord>()
+  const pinset = new MapPinset({ shards: 4 })
+  const pins = pinset.map
   const statusOf = new Map<string, TrackerStatus>()
   const info = (r: PinRecord): GlobalPinInfo => ({
     cid: r.cid, name: r.name, allocations: [...r.allocations], replicationMin: r.replicationMin, replicationMax: r.replicationMax,
@@ -39,13 +41,18 @@ export function fakeCluster (): Cluster & { statusOf: Map<string, TrackerStatus>
     },
     async unpinMany (cids: readonly string[]) { let n = 0; for (const c of cids) if (pins.delete(canonicalCid(c))) n++; return n },
     get: (cid: string) => pins.get(canonicalCid(cid)),
-    pins: () => pins.values(),
+    pins: (o?: { signal?: AbortSignal }) => pinset.scan(o),
+    pinPage: async (o: { cursor?: string, limit: number }) => await pinset.page(o),
     async status (cid: string) {
       const r = pins.get(canonicalCid(cid))
       if (r === undefined) throw new NotFoundError(`${canonicalCid(cid)} is not in the cluster pinset`)
       return info(r)
     },
-    async statusAll () { self.statusAllCalls++; return [...pins.values()].map(info) },
+    async * statusAll () { self.statusAllCalls++; for await (const batch of pinset.scan()) yield * batch.map(info) },
+    async statusPage (o: { cursor?: string, limit: number }) {
+      const page = await pinset.page(o)
+      return { pins: page.pins.map(info), ...(page.next !== undefined ? { next: page.next } : {}) }
+    },
     async recover (cid: string) { return await self.status(cid) },
     async recoverAll () { return { [SELF]: 0, [OTHER]: 0 } },
     async adopt (q: { cids?: string[] }) { return { adopted: [], inPinset: (q.cids ?? []).map(canonicalCid) } },

@@ -18,7 +18,7 @@ function record (cid: string, mode: PinRecord['mode'], allocations: string[], na
  * whose Kubo lacks it, and p2, whose Kubo has it: c1, c2 below it), R2 (only on p3, unreachable),
  * D and c1 directly.
  */
-async function world (leaving: ReadonlySet<string> = new Set()): Promise<{ listing: () => PinListing, c: Record<string, string>, calls: string[] }> {
+async function world (leaving: ReadonlySet<string> = new Set()): Promise<{ listing: () => PinListing, c: Record<string, string>, calls: string[], batches: string[] }> {
   const [L, l1, R1, c1, c2, R2, D] = await makeCids(7, 'pin-listing')
   const c = { L, l1, R1, c1, c2, R2, D } as Record<string, string>
   const local = new FakeKubo()
@@ -40,10 +40,13 @@ async function world (leaving: ReadonlySet<string> = new Set()): Promise<{ listi
       return await refsOf(kubo, (params as { cids: string[] }).cids, new AbortController().signal)
     }
   } as unknown as Rpc
+  // The pinset in batches of one pin, in this order; `batches` records each batch as it is handed out.
+  const batches: string[] = []
+  async function * scan (): AsyncIterable<readonly PinRecord[]> { for (const p of pins) { batches.push(p.cid); yield [p] } }
   const listing = (): PinListing => new PinListing({
-    kubo: local, rpc, logger, pins: () => pins, get: (cid) => pins.find(p => p.cid === cid), leaving: (cid) => leaving.has(cid), holders: (r) => [...r.allocations]
+    kubo: local, rpc, logger, scan, get: (cid) => pins.find(p => p.cid === cid), leaving: (cid) => leaving.has(cid), holders: (r) => [...r.allocations]
   })
-  return { listing, c, calls }
+  return { listing, c, calls, batches }
 }
 
 test('list: cluster pins, then this Kubo\'s own, then indirect pins from this Kubo and from the holders of the rest, each once', async () => {
@@ -60,6 +63,15 @@ test('list: cluster pins, then this Kubo\'s own, then indirect pins from this Ku
   const recursive: string[] = []
   for await (const p of listing().list('recursive')) recursive.push(p.cid)
   assert.deepEqual(recursive, [c.R1, c.R2, c.L])
+})
+
+test('list streams: a pin is listed as soon as its batch is read, before the rest of the pinset', async () => {
+  const { listing, c, batches } = await world()
+  const it = listing().list('recursive')[Symbol.asyncIterator]()
+  const first = await it.next()
+  assert.equal(first.value?.cid, c.R1)
+  assert.deepEqual(batches, [c.R1], 'only the first batch was read')
+  await it.return?.()
 })
 
 test('check: type by precedence, indirect pins through the recursive pin that holds them, here or on another peer', async () => {
