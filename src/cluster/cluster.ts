@@ -88,6 +88,10 @@ export class PinsetCluster implements Cluster, Startable {
   private readonly now: () => number
   private readonly cleanups: Array<() => void> = []
   private timer?: NodeJS.Timeout
+  /** Set while a maintenance pass walks the pinset: a walk of a big pinset outlasts the interval, and passes must not overlap. */
+  private maintaining = false
+  /** The re-allocation walks of gone peers, one after the other. */
+  private reallocating: Promise<void> = Promise.resolve()
   /** waitPinned callers by CID, told when this peer's pinset changes that pin. */
   private readonly recordWatchers = new KeyedListeners()
 
@@ -127,7 +131,8 @@ export class PinsetCluster implements Cluster, Startable {
         for (const r of change.removed) this.recordWatchers.emit(r.cid)
       }
     }))
-    this.cleanups.push(this.c.peerLoss.onPeerGone((peer) => { void this.onPeerGone(peer) }))
+    // One re-allocation walk at a time: two interleaved walks could each write a pin from the record as it was before the other's change.
+    this.cleanups.push(this.c.peerLoss.onPeerGone((peer) => { this.reallocating = this.reallocating.then(async () => { await this.onPeerGone(peer) }) }))
     this.cleanups.push(this.c.monitor.onPeerUp((m) => { void this.connectKubo(m) }))
     this.timer = setInterval(() => { void this.maintain() }, this.init.maintenanceIntervalMs)
     this.timer.unref()
@@ -631,6 +636,8 @@ export class PinsetCluster implements Cluster, Startable {
   }
 
   private async maintain (): Promise<void> {
+    if (this.maintaining) return
+    this.maintaining = true
     try {
       const electorate = this.candidates().map(c => c.peer)
       const now = this.now()
@@ -638,15 +645,18 @@ export class PinsetCluster implements Cluster, Startable {
       let removed = 0
       for await (const batch of this.c.pinset.scan()) {
         for (const r of batch) {
-          if (r.expireAt !== undefined && r.expireAt <= now && electedPeer(r.cid, electorate) === this.c.self) expired.push(r.cid)
+          if (r.expireAt === undefined || r.expireAt > now || electedPeer(r.cid, electorate) !== this.c.self) continue
+          expired.push(r.cid)
+          if (expired.length >= WRITE_CHUNK) { await this.c.pinset.remove(expired); removed += expired.length; expired = [] }
         }
-        if (expired.length >= WRITE_CHUNK) { await this.c.pinset.remove(expired); removed += expired.length; expired = [] }
       }
       if (expired.length > 0) { await this.c.pinset.remove(expired); removed += expired.length }
       if (removed > 0) this.log.info({ count: removed }, 'removed expired pins')
       if (this.init.connectKubos) for (const m of this.c.monitor.alive()) await this.connectKubo(m)
     } catch (err) {
       this.log.warn({ err }, 'cluster maintenance failed')
+    } finally {
+      this.maintaining = false
     }
   }
 

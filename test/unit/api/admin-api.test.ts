@@ -196,6 +196,62 @@ describe('admin API auth options', () => {
   })
 })
 
+describe('GET /pins is paged, GET /allocations streams everything', () => {
+  let api: AdminApi
+  let base: string
+  let cids: string[]
+  const cluster = fakeCluster()
+
+  before(async () => {
+    cids = await makeCids(25, 'admin-api-paging')
+    await cluster.pinMany(cids.map(cid => ({ cid })))
+    api = new AdminApi({ cluster, logger }, { listen: '/ip4/127.0.0.1/tcp/0', metricsStatusIntervalMs: 0 })
+    await api.start()
+    base = `http://127.0.0.1:${api.address.port}`
+  })
+  after(async () => { await api.stop() })
+
+  const lines = (text: string): Array<{ cid: string }> => text.split('\n').filter(l => l !== '').map(l => JSON.parse(l))
+
+  test('limit= pages follow X-Next-Cursor (and the Link header) to every pin once; the last page has neither', async () => {
+    const seen: string[] = []
+    let path = '/pins?limit=10'
+    const sizes: number[] = []
+    for (;;) {
+      const r = await call(base, 'GET', path)
+      assert.equal(r.status, 200)
+      const page = lines(r.text)
+      sizes.push(page.length)
+      seen.push(...page.map(g => g.cid))
+      const next = r.headers.get('x-next-cursor')
+      const link = r.headers.get('link')
+      if (next === null) { assert.equal(link, null); break }
+      const target = /^<([^>]*)>; rel="next"$/.exec(link ?? '')?.[1]
+      assert.ok(target !== undefined, `Link: ${link}`)
+      const url = new URL(target, base + path)
+      assert.equal(url.searchParams.get('cursor'), next)
+      assert.equal(url.searchParams.get('limit'), '10')
+      path = url.pathname + url.search
+    }
+    assert.deepEqual(sizes, [10, 10, 5])
+    assert.deepEqual([...seen].sort(), [...cids].sort())
+  })
+
+  test('without limit= a page holds at most 1000 pins; limit over 10000, zero or not a number is ERR_INVALID_PARAMETERS', async () => {
+    assert.equal(lines((await call(base, 'GET', '/pins')).text).length, 25)
+    for (const limit of ['0', '10001', 'ten', '-5', '1.5']) assertError(await call(base, 'GET', `/pins?limit=${limit}`), 400, 'ERR_INVALID_PARAMETERS')
+  })
+
+  test('a cursor the server did not make is a 400 {code, message}', async () => {
+    for (const cursor of ['garbage', 'zz.bafy', 'ffff.x']) assertError(await call(base, 'GET', `/pins?cursor=${cursor}`), 400, 'ERR_INVALID_PARAMETERS')
+  })
+
+  test('GET /allocations streams every pin of every batch', async () => {
+    const all = lines((await call(base, 'GET', '/allocations')).text)
+    assert.deepEqual(all.map(r => r.cid).sort(), [...cids].sort())
+  })
+})
+
 test('the README documents every admin API error code', async () => {
   const readme = await readFile(join(ROOT, 'README.md'), 'utf8')
   for (const code of Object.keys(API_ERROR_CODES)) assert.ok(readme.includes(`\`${code}\``), `README lacks ${code}`)
