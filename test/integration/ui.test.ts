@@ -4,6 +4,9 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type BrowserContext } from 'playwright-core'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { identity } from 'multiformats/hashes/identity'
 import { AdminClient, basicAuthorization } from '../../src/api/client.js'
 import { startKubos, type KuboDaemon } from '../fixtures/kubo.js'
 import { startPinmesh, newSecret } from '../fixtures/pinmesh.js'
@@ -90,6 +93,36 @@ test('the status page shows the three peers and every pin\'s status on each, liv
 
   await mkdir(join(ROOT, 'test-results'), { recursive: true })
   await page.screenshot({ path: join(ROOT, 'test-results', 'ui.png'), fullPage: true })
+  assert.deepEqual(errors, [])
+})
+
+test('the status page shows the pins a page at a time, and turns pages with the cursor', async () => {
+  const [a] = peers as [TestPeer]
+  assert.ok(context !== undefined, 'the first test opened the browser')
+  // Inline (identity) CIDs: every Kubo pins them at once.
+  const cids = Array.from({ length: 130 }, (_, i) => CID.create(1, raw.code, identity.digest(new TextEncoder().encode(`ui paging ${i}`))).toString())
+  assert.equal(await a.admin.pinMany(cids), cids.length)
+  const total = (await a.admin.pinsetStats()).pins as number
+  assert.ok(total > 130)
+  const page = await context.newPage()
+  const errors: string[] = []
+  page.on('pageerror', (err) => { errors.push(err.message) })
+  await page.goto(`${a.proc.apiUrl}/ui/`)
+  await waitFor(async () => await page.textContent('#pins-summary') === `${total} in the pinset`, { timeoutMs: 15_000, message: 'pinset size shown' })
+  const shown = async (): Promise<string[]> => await page.$$eval('#pins tbody tr', rows => rows.map(r => r.getAttribute('data-cid') ?? ''))
+  const first = await shown()
+  assert.equal(first.length, 100, 'one page of 100 pins, not the whole pinset')
+  assert.equal(await page.textContent('#pins-page'), 'page 1: pins 1–100')
+  assert.equal(await page.isDisabled('#pins-prev'), true)
+  await page.click('#pins-next')
+  await waitFor(async () => await page.textContent('#pins-page') === `page 2: pins 101–${total}`, { timeoutMs: 15_000, message: 'second page shown' })
+  const second = await shown()
+  assert.equal(second.length, total - 100)
+  assert.deepEqual(second.filter(c => first.includes(c)), [], 'no pin on both pages')
+  assert.equal(await page.isDisabled('#pins-next'), true)
+  await page.click('#pins-prev')
+  await waitFor(async () => await page.textContent('#pins-page') === 'page 1: pins 1–100', { timeoutMs: 15_000, message: 'back on the first page' })
+  assert.deepEqual(await shown(), first)
   assert.deepEqual(errors, [])
 })
 

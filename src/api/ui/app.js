@@ -1,9 +1,14 @@
 // pinmesh status page: polls the admin API it is served by (relative URLs, so it also works
-// behind a path prefix) and renders peers and pins. No build step, no dependencies.
+// behind a path prefix) and renders peers and pins, a page of pins at a time (GET /pins?limit=…,
+// following its X-Next-Cursor): a pinset of millions is never fetched whole. No build step, no dependencies.
 'use strict'
 
 const POLL_MS = 2000
-const MAX_PIN_ROWS = 500
+const PAGE_SIZE = 100
+/** Cursors of the pages shown so far: [0] is the first page (no cursor); the last is the one shown. */
+const cursors = [undefined]
+/** The shown page's next cursor, if any. */
+let nextCursor
 const $ = (sel) => document.querySelector(sel)
 
 function el (tag, attrs = {}, ...children) {
@@ -41,15 +46,20 @@ async function get (path) {
   return res
 }
 
+function pinsPath () {
+  const cursor = cursors[cursors.length - 1]
+  return `../pins?limit=${PAGE_SIZE}${cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`}`
+}
+
 async function load () {
-  const [id, peers, stats, pinsText] = await Promise.all([
+  const [id, peers, stats, page] = await Promise.all([
     get('../id').then(r => r.json()),
     get('../peers').then(r => r.json()),
     get('../pinset/stats').then(r => r.json()),
-    get('../pins').then(r => r.status === 204 ? '' : r.text())
+    get(pinsPath()).then(async r => ({ text: r.status === 204 ? '' : await r.text(), next: r.headers.get('x-next-cursor') ?? undefined }))
   ])
-  const pins = pinsText.split('\n').filter(l => l.trim() !== '').map(l => JSON.parse(l))
-  return { id, peers, stats, pins }
+  const pins = page.text.split('\n').filter(l => l.trim() !== '').map(l => JSON.parse(l))
+  return { id, peers, stats, pins, next: page.next }
 }
 
 function renderPeers ({ id, peers, stats }, names) {
@@ -69,7 +79,7 @@ function renderPeers ({ id, peers, stats }, names) {
   $('#peers-summary').textContent = `${alive} of ${rows.length} alive`
 }
 
-function renderPins ({ pins }, names) {
+function renderPins ({ pins, stats, next }, names) {
   const counts = new Map()
   for (const pin of pins) for (const info of Object.values(pin.peerMap)) counts.set(info.status, (counts.get(info.status) ?? 0) + 1)
   const countBox = el('div', { id: 'status-counts', class: 'counts' })
@@ -77,7 +87,7 @@ function renderPins ({ pins }, names) {
   $('#status-counts').replaceWith(countBox)
 
   const body = el('tbody')
-  for (const pin of pins.slice(0, MAX_PIN_ROWS)) {
+  for (const pin of pins) {
     const cell = el('td', {})
     const byName = Object.entries(pin.peerMap).map(([peer, info]) => [names.get(peer) ?? short(peer), peer, info]).sort((x, y) => x[0].localeCompare(y[0]))
     for (const [label, peer, info] of byName) {
@@ -87,17 +97,43 @@ function renderPins ({ pins }, names) {
     body.append(el('tr', { 'data-cid': pin.cid }, el('td', { title: pin.cid }, el('code', {}, short(pin.cid))), el('td', {}, pin.name || '—'), el('td', {}, rf), cell))
   }
   $('#pins tbody').replaceWith(body)
-  const more = $('#pins-more')
-  more.hidden = pins.length <= MAX_PIN_ROWS
-  more.textContent = `showing ${MAX_PIN_ROWS} of ${pins.length} pins`
-  $('#pins-summary').textContent = `${pins.length} in the pinset`
+  nextCursor = next
+  const page = cursors.length
+  const from = (page - 1) * PAGE_SIZE
+  $('#pins-page').textContent = pins.length === 0 ? `page ${page}` : `page ${page}: pins ${from + 1}–${from + pins.length}`
+  $('#pins-prev').disabled = page === 1
+  $('#pins-next').disabled = next === undefined
+  // The pinset's size comes from its figures; the status counts are those of the page shown.
+  $('#pins-summary').textContent = `${typeof stats.pins === 'number' ? stats.pins : '—'} in the pinset`
 }
+
+let timer
+/** Bumped by every tick: a tick overtaken by a newer one (a page turned meanwhile) neither renders nor polls on. */
+let generation = 0
+/** Shows another page now (the poll carries on from there). */
+function turn (change) {
+  change()
+  clearTimeout(timer)
+  void tick()
+}
+
+$('#pins-next').addEventListener('click', () => {
+  const cursor = nextCursor
+  if (cursor === undefined) return
+  // Taken once: a second click before the next page is shown must not push the same cursor again.
+  nextCursor = undefined
+  $('#pins-next').disabled = true
+  turn(() => cursors.push(cursor))
+})
+$('#pins-prev').addEventListener('click', () => { if (cursors.length > 1) turn(() => cursors.pop()) })
 
 async function tick () {
   const started = Date.now()
   const state = $('#state')
+  const mine = ++generation
   try {
     const data = await load()
+    if (mine !== generation) return
     const names = new Map([[data.id.id, data.id.peername], ...data.peers.filter(p => p.peername).map(p => [p.id, p.peername])])
     // Peers named alike (the default name is the host name) are told apart by their ids.
     const seen = [...names.values()]
@@ -109,11 +145,12 @@ async function tick () {
     state.className = 'state'
     state.textContent = `updated ${new Date().toLocaleTimeString()}`
   } catch (err) {
+    if (mine !== generation) return
     state.className = 'state error'
     state.textContent = `cannot load: ${err.message}`
   }
   // A big cluster answers slowly; poll less often rather than piling requests up.
-  setTimeout(tick, Math.max(POLL_MS, (Date.now() - started) * 5))
+  timer = setTimeout(tick, Math.max(POLL_MS, (Date.now() - started) * 5))
 }
 
 tick()
