@@ -6,6 +6,7 @@ import { identity } from 'multiformats/hashes/identity'
 import { runCli } from '../fixtures/kubo.js'
 import { kuboClusterPerFile, waitForPinCount, type TestPeer } from '../fixtures/cluster.js'
 import { PINMESH_BIN } from '../fixtures/pinmesh.js'
+import { parsePrometheus, promValue } from '../fixtures/prometheus.js'
 
 // Two real Kubos, each with its own pinmesh, and 2,500 pins: GET /pins answers a page at a time,
 // the CLI follows the cursor to the end, and a cursor the server did not make is a 400.
@@ -72,12 +73,15 @@ test('the CLI lists every pin: `status` follows the cursor page after page, `pin
   const cids = await pins()
   const total = (await A().admin.pinsetStats()).pins
   assert.ok(total !== undefined && total >= N)
+  const requests = async (): Promise<number> => promValue(parsePrometheus(await A().admin.metrics()), 'pinmesh_api_request_duration_seconds_count', { route: '/pins', method: 'GET', status: '200' }) ?? 0
+  const before = await requests()
   const status = await runCli(process.execPath, [PINMESH_BIN, '--host', A().proc.apiUrl, 'status', '--json'], { timeoutMs: 120_000 })
   assert.equal(status.code, 0, status.stderr)
   const infos = JSON.parse(status.stdout) as Array<{ cid: string, peerMap: Record<string, unknown> }>
   assert.equal(infos.length, total)
   assert.equal(new Set(infos.map(i => i.cid)).size, total)
   for (const c of cids.slice(0, 10)) assert.ok(infos.some(i => i.cid === c && Object.keys(i.peerMap).length === 2))
+  assert.equal(await requests() - before, 3, 'the CLI asked for three pages of 1000')
   const ls = await runCli(process.execPath, [PINMESH_BIN, '--host', A().proc.apiUrl, 'pin', 'ls', '--json'], { timeoutMs: 120_000 })
   assert.equal(ls.code, 0, ls.stderr)
   assert.equal((JSON.parse(ls.stdout) as unknown[]).length, total)
