@@ -599,13 +599,15 @@ export class PinsetCluster implements Cluster, Startable {
     const candidates = this.candidates().filter(c => c.peer !== dead)
     const live = new Set(candidates.map(c => c.peer))
     const electorate = [...live]
-    let changed: PinRecord[] = []
+    let changed: Array<{ before: PinRecord, after: PinRecord }> = []
     let total = 0
     // Written a chunk at a time as the walk goes: neither the pinset nor the changes are held whole.
+    // The walk yields between batches, so a pin may have been unpinned or changed since it was read:
+    // only those still as read are written (a later pass sees the others as they are now).
     const flush = async (): Promise<void> => {
-      if (changed.length === 0) return
-      const chunk = changed
+      const chunk = changed.filter(c => sameRecord(this.c.pinset.get(c.before.cid), c.before)).map(c => c.after)
       changed = []
+      if (chunk.length === 0) return
       await this.c.pinset.put(chunk)
       total += chunk.length
     }
@@ -620,7 +622,7 @@ export class PinsetCluster implements Cluster, Startable {
             const allocations = this.c.allocator.allocate({ current, priority: [], blacklist: [dead], min: record.replicationMin, max: record.replicationMax, candidates })
             // updatedAt stays the time of the last request: a re-allocation is not one, and so loses to a
             // concurrent unpin (see YjsPinSet.removeWins) and to a concurrent change asked for by a user.
-            changed.push({ ...record, allocations, updatedBy: this.c.self })
+            changed.push({ before: record, after: { ...record, allocations, updatedBy: this.c.self } })
           } catch (err) {
             this.log.warn({ err, cid: record.cid }, 'cannot re-allocate a pin of a peer that went down')
           }
@@ -641,16 +643,25 @@ export class PinsetCluster implements Cluster, Startable {
     try {
       const electorate = this.candidates().map(c => c.peer)
       const now = this.now()
+      const isExpired = (r: PinRecord | undefined): boolean => r?.expireAt !== undefined && r.expireAt <= now
       let expired: string[] = []
       let removed = 0
+      // Removed a chunk at a time during the walk; a pin renewed since it was read (the walk yields) is kept.
+      const flush = async (): Promise<void> => {
+        const chunk = expired.filter(cid => isExpired(this.c.pinset.get(cid)))
+        expired = []
+        if (chunk.length === 0) return
+        await this.c.pinset.remove(chunk)
+        removed += chunk.length
+      }
       for await (const batch of this.c.pinset.scan()) {
         for (const r of batch) {
-          if (r.expireAt === undefined || r.expireAt > now || electedPeer(r.cid, electorate) !== this.c.self) continue
+          if (!isExpired(r) || electedPeer(r.cid, electorate) !== this.c.self) continue
           expired.push(r.cid)
-          if (expired.length >= WRITE_CHUNK) { await this.c.pinset.remove(expired); removed += expired.length; expired = [] }
+          if (expired.length >= WRITE_CHUNK) await flush()
         }
       }
-      if (expired.length > 0) { await this.c.pinset.remove(expired); removed += expired.length }
+      await flush()
       if (removed > 0) this.log.info({ count: removed }, 'removed expired pins')
       if (this.init.connectKubos) for (const m of this.c.monitor.alive()) await this.connectKubo(m)
     } catch (err) {
@@ -724,6 +735,12 @@ function pinnedBy (command: UploadRequest['command'], q: URLSearchParams, result
 
 function unwrapRpc (err: unknown): unknown {
   return err instanceof RpcError && err.cause !== undefined ? err.cause : err
+}
+
+/** Whether the pinset's record `now` is still the version `read` (same request, same allocations). */
+function sameRecord (now: PinRecord | undefined, read: PinRecord): boolean {
+  return now !== undefined && now.updatedAt === read.updatedAt && now.updatedBy === read.updatedBy &&
+    now.allocations.length === read.allocations.length && now.allocations.every((p, i) => p === read.allocations[i])
 }
 
 /** `tracker.statusMany` parameters from another peer, checked: a trusted peer, but still JSON, and bounded. */

@@ -118,6 +118,30 @@ test('a gone peer\'s pins are re-allocated in chunks written as the walk goes', 
   for (const r of pinset.map.values()) assert.deepEqual(r.allocations, ['peer-a'])
 })
 
+test('a pin unpinned or changed by a user while the re-allocation walk is under way is left as the user made it', async (t) => {
+  const cids = await makeCids(2500, 'cluster-walk-gone-race')
+  const { pinset, gone } = await world(t, cids.map(c => rec(c, { allocations: ['peer-b'], replicationMin: 1, replicationMax: 1 })), { shards: 4, alive: ['peer-a'] })
+  const firstBatch: string[] = []
+  let unpinned: string | undefined
+  let changed: string | undefined
+  pinset.onBatch = (_shard, pins) => {
+    if (firstBatch.length === 0) { firstBatch.push(...pins.map(p => p.cid)); return }
+    if (unpinned !== undefined) return
+    // Read in the first batch, not written yet (fewer than 1000 pending): a user unpins one and re-pins another meanwhile.
+    unpinned = firstBatch[0] as string
+    changed = firstBatch[1] as string
+    pinset.map.delete(unpinned)
+    pinset.map.set(changed, rec(changed, { allocations: ['peer-b'], replicationMin: 1, replicationMax: 1, name: 'renamed by a user', updatedAt: 2, updatedBy: 'peer-b' }))
+  }
+  gone('peer-b')
+  await waitFor(() => pinset.puts.reduce((a, b) => a + b, 0) >= cids.length - 2, { timeoutMs: 10_000, message: 're-allocated' })
+  await new Promise(resolve => setTimeout(resolve, 50))
+  assert.ok(firstBatch.length > 2 && firstBatch.length < 1000, `${firstBatch.length} pins in the first batch`)
+  assert.equal(pinset.map.has(unpinned as string), false, 'an unpinned pin is not brought back')
+  assert.equal(pinset.map.get(changed as string)?.name, 'renamed by a user')
+  assert.equal(pinset.puts.reduce((a, b) => a + b, 0), cids.length - 2)
+})
+
 test('expired pins are removed in chunks as the walk goes', async (t) => {
   const cids = await makeCids(2600, 'cluster-walk-expire')
   const { pinset } = await world(t, cids.map((c, i) => rec(c, { ...(i < 2200 ? { expireAt: 1 } : {}) })), { shards: 16, alive: ['peer-a'], maintenanceIntervalMs: 20 })
@@ -127,4 +151,18 @@ test('expired pins are removed in chunks as the walk goes', async (t) => {
   assert.deepEqual(pinset.removes, [1000, 1000, 200])
   assert.ok(removesAtBatch.slice(0, 16).at(-1) as number > 0, `removals began before the walk ended: ${removesAtBatch.join(',')}`)
   assert.ok([...pinset.map.values()].every(r => r.expireAt === undefined))
+})
+
+test('an expired pin renewed while the expiry walk is under way is kept', async (t) => {
+  const cids = await makeCids(400, 'cluster-walk-renew')
+  const { pinset } = await world(t, [], { shards: 4, alive: ['peer-a'], maintenanceIntervalMs: 20 })
+  let renewed: string | undefined
+  let first: string[] = []
+  pinset.onBatch = (_shard, pins) => {
+    if (first.length === 0) { first = pins.map(p => p.cid); return }
+    if (renewed === undefined) { renewed = first[0] as string; pinset.map.set(renewed, rec(renewed, { expireAt: Date.now() + 3600_000, updatedAt: 2 })) }
+  }
+  for (const c of cids) pinset.map.set(c, rec(c, { expireAt: 1 }))
+  await waitFor(() => pinset.map.size === 1, { timeoutMs: 10_000, message: 'expired pins removed' })
+  assert.ok(renewed !== undefined && pinset.map.has(renewed), 'the renewed pin stays')
 })
