@@ -288,9 +288,9 @@ export class StatelessTracker implements PinTracker {
         // alone by the next, and a pin written meanwhile reaches the tracker through track().
         for await (const batch of this.c.pinset.scan(options)) {
           const actions = reconcile({ pins: batch, self: this.c.self, kubo: this.kuboPins, busy: this.ops })
-          for (const r of actions.pin) this.enqueue('pin', r)
+          // A pin removed after its batch was read must not be pinned: its untrack has come and gone.
+          for (const r of actions.pin) if (this.c.pinset.has(r.cid)) { this.enqueue('pin', r); pins++ }
           for (const r of actions.unpin) this.enqueue('unpin', r)
-          pins += actions.pin.length
           unpins += actions.unpin.length
         }
         const now = this.now()

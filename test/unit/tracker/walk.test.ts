@@ -85,3 +85,12 @@ test('statusMany answers for the CIDs asked, in order, and lists Kubo\'s pins on
   assert.equal((await tracker.statusMany([b], { refresh: true }))[0]?.status, 'pinned')
   assert.equal(kubo.calls.pinLs - base, 2)
 })
+
+test('recoverAll does not pin a pin removed from the pinset after its batch was read', async (t) => {
+  const { pinset, tracker } = await setup(t, 40, 4)
+  let removed: string | undefined
+  pinset.onBatch = (_shard, pins) => { if (removed === undefined) { removed = pins[0]?.cid as string; pinset.map.delete(removed) } }
+  const queued = await tracker.recoverAll()
+  assert.equal(queued, 39)
+  assert.equal((await tracker.statusMany([removed as string]))[0]?.status, 'unpinned')
+})
