@@ -29,12 +29,20 @@ const BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 /** Distinct proxy command labels kept; later ones are counted as `other`. */
 const MAX_COMMANDS = 100
 
-interface StatusSnapshot { at: number, byStatus: Map<string, number>, deficit: number }
+interface StatusSnapshot { at: number, byStatus: Map<string, number>, deficit: number, /** How long computing it took. */ tookMs?: number }
+
+/**
+ * A cluster-wide status that took this long or more (a walk of a big pinset) is recomputed at most
+ * every STATUS_BACKOFF times its duration, so that scrapes never keep a walk running back to back.
+ */
+const SLOW_STATUS_MS = 1000
+const STATUS_BACKOFF = 10
 
 /**
  * The Prometheus metrics of one daemon, in a registry of its own (never prom-client's global
- * one, so several nodes can live in one process). Cheap figures are read at scrape time;
- * the cluster-wide status (one `statusAll` fan-out) is cached for `statusIntervalMs`.
+ * one, so several nodes can live in one process). Cheap figures are read at scrape time (the
+ * pinset's size from its figures, never a walk); the cluster-wide status (one streamed `statusAll`
+ * walk) is cached for `statusIntervalMs`, or ten times as long as it took when it took over a second.
  */
 export class AdminMetrics {
   readonly registry = new Registry()
@@ -145,7 +153,8 @@ export class AdminMetrics {
   /** The cached status, refreshed when stale; a slow refresh answers with the previous one. */
   private async status (): Promise<StatusSnapshot | undefined> {
     const s = this.snapshot
-    if (s !== undefined && Date.now() - s.at < this.init.statusIntervalMs) return s
+    const took = s?.tookMs ?? 0
+    if (s !== undefined && Date.now() - s.at < Math.max(this.init.statusIntervalMs, took >= SLOW_STATUS_MS ? took * STATUS_BACKOFF : 0)) return s
     this.refreshing ??= this.refresh().finally(() => { this.refreshing = undefined })
     let timer: NodeJS.Timeout | undefined
     await Promise.race([this.refreshing, new Promise<void>((resolve) => { timer = setTimeout(resolve, this.init.scrapeWaitMs) })])
@@ -156,7 +165,9 @@ export class AdminMetrics {
   private async refresh (): Promise<void> {
     try {
       // Streamed and counted as it comes: the pins' statuses are never all held at once.
-      this.snapshot = await summarize(this.cluster.statusAll({ signal: AbortSignal.timeout(120_000) }), this.cluster.identity().id, Date.now())
+      const at = Date.now()
+      const s = await summarize(this.cluster.statusAll({ signal: AbortSignal.timeout(120_000) }), this.cluster.identity().id, at)
+      this.snapshot = { ...s, tookMs: Date.now() - at }
     } catch (err) {
       this.statusErrors.inc()
       this.log.warn({ err }, 'cluster status for metrics failed')

@@ -252,6 +252,22 @@ describe('GET /pins is paged, GET /allocations streams everything', () => {
   })
 })
 
+test('a cluster-wide status that took over a second is not recomputed for ten times as long, whatever the scrapes', async (t) => {
+  const cluster = fakeCluster()
+  await cluster.pin({ cid: (await makeCids(1, 'slow-status'))[0] as string })
+  const statusAll = cluster.statusAll.bind(cluster)
+  cluster.statusAll = async function * (o) { cluster.statusAllCalls++; await new Promise(resolve => setTimeout(resolve, 1100)); for await (const g of statusAll(o)) yield g }
+  const api = new AdminApi({ cluster, logger }, { listen: '/ip4/127.0.0.1/tcp/0', metricsStatusIntervalMs: 0 })
+  await api.start()
+  t.after(async () => { await api.stop() })
+  const base = `http://127.0.0.1:${api.address.port}`
+  const scrape = async (): Promise<number | undefined> => promValue(parsePrometheus((await call(base, 'GET', '/metrics')).text), 'pinmesh_pins', { status: 'pinned' })
+  assert.equal(await scrape(), 1)
+  for (let i = 0; i < 3; i++) assert.equal(await scrape(), 1)
+  // statusAllCalls counts the slow walk and the fake's own call inside it.
+  assert.equal(cluster.statusAllCalls, 2, 'one walk for four scrapes')
+})
+
 test('the README documents every admin API error code', async () => {
   const readme = await readFile(join(ROOT, 'README.md'), 'utf8')
   for (const code of Object.keys(API_ERROR_CODES)) assert.ok(readme.includes(`\`${code}\``), `README lacks ${code}`)
