@@ -234,7 +234,7 @@ export class ShardStore {
   /**
    * Starts a new WAL segment for every append from now on, and returns its sequence number. Appends
    * made before finish in the old segment first. Rejects with a PinsetWriteError when the segment
-   * cannot be created; appends then go on in the old one, and the new one is created before the next write.
+   * cannot be created (disk full); the next write creates it first (and fails while it cannot).
    */
   async rotate (): Promise<number> {
     const seq = ++this.wantSeq
