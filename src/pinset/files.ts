@@ -211,6 +211,22 @@ export async function cutLogTail (
   return said
 }
 
+/** Runs jobs one at a time, in the order given; a failed job goes to `onError` and does not stop the next. */
+export class JobChain {
+  private last: Promise<void> = Promise.resolve()
+
+  constructor (private readonly onError: (err: unknown) => void) {}
+
+  async run<T> (job: () => Promise<T>): Promise<T> {
+    const run = this.last.then(job)
+    this.last = run.then(() => {}, this.onError)
+    return await run
+  }
+
+  /** Resolves once every job given so far has finished. */
+  async idle (): Promise<void> { await this.last }
+}
+
 /**
  * The end of an append-only log: `append` writes and syncs, and a failed write never leaves a
  * torn frame that later frames follow: the file is cut back to `size` at once, or, if that fails

@@ -1,4 +1,4 @@
-import { open, mkdir, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises'
+import { open, mkdir, readdir, readFile, rename, rm, type FileHandle } from 'node:fs/promises'
 import { readFileSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
@@ -7,7 +7,7 @@ import type { Logger } from '../logger.js'
 import type { EpochId } from './epoch.js'
 import { MAX_SHARDS, MIN_SHARDS } from './shard-key.js'
 import {
-  HEADER_BYTES, LogTail, asideName, cutLogTail, fileHeader, headerProblem, isEpochMeta, moveAside, parseStateFile,
+  HEADER_BYTES, JobChain, LogTail, asideName, cutLogTail, fileHeader, headerProblem, isEpochMeta, moveAside, parseStateFile,
   readOptional, scanFrames, stateChunks, syncDir, writeAtomically, writeError
 } from './files.js'
 
@@ -98,8 +98,10 @@ export class ShardStore {
   private wantSeq = 0
   /** Sizes of the live segments, by sequence number (the open one's is `tail.size`). */
   private readonly segments = new Map<number, number>()
-  private chain: Promise<void> = Promise.resolve()
-  private stateChain: Promise<void> = Promise.resolve()
+  /** WAL writes, rotations and drops, in order. */
+  private readonly chain: JobChain
+  /** State writes (beside the WAL's, so that a large checkpoint does not hold appends back). */
+  private readonly stateChain = new JobChain(() => { /* reported to the caller */ })
   /** The batch new appends join; its write is queued on `chain`. Undefined once that write has started. */
   private batch?: Batch
   /** Frames whose write failed, written again before any newer frame, with the segment they were appended for. */
@@ -113,6 +115,7 @@ export class ShardStore {
     this.log = log
     this.shardCount = shards
     this.legacy = legacy
+    this.chain = new JobChain((err) => { log.error({ err }, 'pinset store write failed') })
   }
 
   /** Opens (creating if needed) the sharded store in `dir` and returns what it holds. */
@@ -128,7 +131,8 @@ export class ShardStore {
       shards = manifest.shards
     } else {
       if (!validShardCount(init.shards)) throw new InvalidConfigurationError([`pinset.shards: ${init.shards} is not a power of two from ${MIN_SHARDS} to ${MAX_SHARDS}`])
-      for (const name of LEGACY_FILES) if (await exists(join(dir, name))) legacy = true
+      const names = await readdir(dir)
+      legacy = LEGACY_FILES.some(name => names.includes(name))
     }
     const store = new ShardStore(dir, log, shards, legacy)
     const opened: OpenedShardStore = { store, shards, metas: new Map(), wal: [], dropped: [], legacy }
@@ -190,7 +194,7 @@ export class ShardStore {
     let batch = this.batch
     if (batch === undefined) {
       const b: Batch = batch = this.batch = { seq: this.wantSeq, items: [] }
-      this.enqueue(async () => { await this.flush(b) }).catch(() => { /* reported to every waiter */ })
+      this.chain.run(async () => { await this.flush(b) }).catch(() => { /* reported to every waiter */ })
     }
     batch.items.push({ frame, resolve, reject })
     return await promise
@@ -202,7 +206,7 @@ export class ShardStore {
    * each state file is either the old or the new one.
    */
   async writeStates (entries: ReadonlyArray<{ shard: number, meta: ShardMeta, state: Uint8Array }>): Promise<void> {
-    const run = this.stateChain.then(async () => {
+    await this.stateChain.run(async () => {
       try {
         await this.makeShardsDir()
         let next = 0
@@ -227,8 +231,6 @@ export class ShardStore {
         throw writeError(err)
       }
     })
-    this.stateChain = run.catch(() => {})
-    await run
   }
 
   /**
@@ -239,7 +241,7 @@ export class ShardStore {
   async rotate (): Promise<number> {
     const seq = ++this.wantSeq
     this.batch = undefined
-    await this.enqueue(async () => {
+    await this.chain.run(async () => {
       if (seq > this.seq) await this.openSegment(seq)
     })
     return seq
@@ -250,7 +252,7 @@ export class ShardStore {
    * written), and forgets the failed frames appended before that rotation (the states hold them).
    */
   async dropSegmentsBefore (seq: number): Promise<void> {
-    await this.enqueue(async () => {
+    await this.chain.run(async () => {
       this.retry = this.retry.filter(r => r.seq >= seq)
       const old = [...this.segments.keys()].filter(s => s < seq && s !== this.seq)
       for (const s of old) {
@@ -271,16 +273,10 @@ export class ShardStore {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
-    await this.chain
-    await this.stateChain
+    await this.chain.idle()
+    await this.stateChain.idle()
     await this.tail?.handle.close()
     this.tail = undefined
-  }
-
-  private async enqueue (job: () => Promise<void>): Promise<void> {
-    const run = this.chain.then(job)
-    this.chain = run.catch((err: unknown) => { this.log.error({ err }, 'pinset store write failed') })
-    await run
   }
 
   private async flush (batch: Batch): Promise<void> {
@@ -467,15 +463,6 @@ function validShardCount (shards: unknown): shards is number {
   return typeof shards === 'number' && Number.isInteger(shards) && shards >= MIN_SHARDS && shards <= MAX_SHARDS && (shards & (shards - 1)) === 0
 }
 
-async function exists (path: string): Promise<boolean> {
-  try {
-    await stat(path)
-    return true
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
-    throw err
-  }
-}
 
 /** manifest.json, or undefined when there is none. An unknown format throws: the peer refuses to start. */
 async function readManifest (dir: string): Promise<{ shards: number } | undefined> {

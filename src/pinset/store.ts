@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
 import type { Logger } from '../logger.js'
 import {
-  HEADER_BYTES, LogTail, cutLogTail, fileHeader, headerProblem, isEpochMeta, moveAside, parseStateFile,
+  HEADER_BYTES, JobChain, LogTail, cutLogTail, fileHeader, headerProblem, isEpochMeta, moveAside, parseStateFile,
   readOptional, scanFrames, stateChunks, writeAtomically, writeError
 } from './files.js'
 
@@ -57,7 +57,7 @@ export class PinsetStore {
   private readonly dir: string
   private readonly log: Logger
   private tail?: LogTail
-  private chain: Promise<void> = Promise.resolve()
+  private readonly chain: JobChain
   private batch: Array<{ frame: Buffer, resolve: () => void, reject: (err: unknown) => void }> = []
   /** Frames whose write failed, written again before any newer frame (see the class comment). */
   private retry: Buffer[] = []
@@ -70,6 +70,7 @@ export class PinsetStore {
   private constructor (dir: string, log: Logger) {
     this.dir = dir
     this.log = log
+    this.chain = new JobChain((err) => { log.error({ err }, 'pinset store write failed') })
   }
 
   /** Opens (creating if needed) the store in `dir` and returns what it holds. */
@@ -102,7 +103,7 @@ export class PinsetStore {
     frame.set(update, 12)
     const { promise, resolve, reject } = Promise.withResolvers<void>()
     this.batch.push({ frame, resolve, reject })
-    if (this.batch.length === 1) this.enqueue(async () => { await this.flush() }).catch(() => { /* reported to every waiter */ })
+    if (this.batch.length === 1) this.chain.run(async () => { await this.flush() }).catch(() => { /* reported to every waiter */ })
     return await promise
   }
 
@@ -112,7 +113,7 @@ export class PinsetStore {
    * an update the state already holds is harmless in Yjs.
    */
   async compact (state: () => Uint8Array, meta: StateMeta): Promise<void> {
-    await this.enqueue(async () => {
+    await this.chain.run(async () => {
       const bytes = state()
       try {
         await writeAtomically(this.dir, 'pinset.state', [fileHeader(STATE_MAGIC, PINSET_FORMAT_VERSION), ...stateChunks({ epoch: meta.epoch }, meta.package, bytes)])
@@ -147,15 +148,9 @@ export class PinsetStore {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
-    await this.chain
+    await this.chain.idle()
     await this.tail?.handle.close()
     this.tail = undefined
-  }
-
-  private async enqueue (job: () => Promise<void>): Promise<void> {
-    const run = this.chain.then(job)
-    this.chain = run.catch((err: unknown) => { this.log.error({ err }, 'pinset store write failed') })
-    await run
   }
 
   private async flush (): Promise<void> {
