@@ -370,6 +370,10 @@ test('manifest.json: an unknown format refuses the start; its shard count wins o
     await store.close()
     assert.equal(shards, 16)
     assert.ok(lines().some(l => l.startsWith('the pinset directory has 16 shards (manifest.json), not the 1024 configured')), lines().join('\n'))
+    // Without its manifest, a directory of shard files cannot be read: which shard count?
+    await rm(join(dir, 'manifest.json'))
+    await assert.rejects(ShardStore.open(dir, silent, { shards: 1024 }), (err: Error) => err.name === InvalidDatastoreVersionError.NAME && /holds shard files but no manifest\.json/.test(err.message))
+    assert.ok(!(await readdir(dir)).includes('manifest.json'), 'no manifest written')
   })
 })
 
