@@ -90,7 +90,6 @@ export class ShardStore {
   private readonly shardsDir: string
   private readonly log: Logger
   private readonly shardCount: number
-  private legacy: boolean
   private tail?: LogTail
   /** Sequence number of the open segment. */
   private seq = 0
@@ -109,12 +108,11 @@ export class ShardStore {
   private shardsDirMade = false
   private closed = false
 
-  private constructor (dir: string, log: Logger, shards: number, legacy: boolean) {
+  private constructor (dir: string, log: Logger, shards: number) {
     this.dir = dir
     this.shardsDir = join(dir, 'shards')
     this.log = log
     this.shardCount = shards
-    this.legacy = legacy
     this.chain = new JobChain((err) => { log.error({ err }, 'pinset store write failed') })
   }
 
@@ -133,8 +131,12 @@ export class ShardStore {
       if (!validShardCount(init.shards)) throw new InvalidConfigurationError([`pinset.shards: ${init.shards} is not a power of two from ${MIN_SHARDS} to ${MAX_SHARDS}`])
       const names = await readdir(dir)
       legacy = LEGACY_FILES.some(name => names.includes(name))
+      if (!legacy && names.some(name => name === 'shards' || /^wal-\d{8}\.log$/.test(name))) {
+        // Only a migration writes shard files before the manifest, and it keeps the legacy files until after.
+        throw new InvalidDatastoreVersionError(`the pinset directory ${dir} holds shard files but no manifest.json, so its shard count is unknown; restore its manifest.json ({"format":${SHARD_FORMAT_VERSION},"shards":N})`)
+      }
     }
-    const store = new ShardStore(dir, log, shards, legacy)
+    const store = new ShardStore(dir, log, shards)
     const opened: OpenedShardStore = { store, shards, metas: new Map(), wal: [], dropped: [], legacy }
     if (legacy) {
       await store.removeLeftovers()
@@ -206,6 +208,7 @@ export class ShardStore {
    * each state file is either the old or the new one.
    */
   async writeStates (entries: ReadonlyArray<{ shard: number, meta: ShardMeta, state: Uint8Array }>): Promise<void> {
+    if (this.closed) throw new Error('pinset store is closed')
     await this.stateChain.run(async () => {
       try {
         await this.makeShardsDir()
@@ -267,7 +270,6 @@ export class ShardStore {
   async completeMigration (): Promise<void> {
     await this.writeManifest()
     await this.finishMigration()
-    this.legacy = false
   }
 
   async close (): Promise<void> {
@@ -320,6 +322,7 @@ export class ShardStore {
   }
 
   private async loadWal (wal: WalFrame[], dropped: string[]): Promise<void> {
+    let foreign = 0
     const seqs = (await readdir(this.dir)).map(f => /^wal-(\d{8})\.log$/.exec(f)?.[1]).filter(s => s !== undefined).map(Number).sort((a, b) => a - b)
     for (const seq of seqs) {
       const name = segmentName(seq)
@@ -337,6 +340,7 @@ export class ShardStore {
         (fields, update) => {
           const shard = fields.readUInt32BE(0)
           if (shard < this.shardCount) wal.push({ shard, epoch: fields.readUInt32BE(4), update })
+          else foreign++
         })
       if (scan.problem !== undefined) {
         const handle = await open(path, 'r+')
@@ -349,6 +353,7 @@ export class ShardStore {
       }
       this.segments.set(seq, scan.end)
     }
+    if (foreign > 0) this.log.warn({ frames: foreign }, `pinset WAL: ${foreign} frames of shards beyond the ${this.shardCount} of this pinset ignored`)
     const last = seqs.filter(s => this.segments.has(s)).at(-1)
     this.wantSeq = Math.max(0, ...seqs)
     if (last !== undefined && last === this.wantSeq) {
