@@ -124,15 +124,17 @@ export function stateChunks (meta: unknown, pkg: Uint8Array | undefined, doc: Ui
 
 /**
  * Reads a state file (see `stateChunks`; version 1 files of store.ts have no checksum): its meta
- * JSON (not validated), package and document, or why it cannot be read.
+ * JSON (not validated), package and document, or why it cannot be read. With `checksum` false,
+ * `buf` may be only the start of the file, up to the end of its package (see `stateHeadLength`),
+ * and the checksum is not verified.
  */
-export function parseStateFile (buf: Buffer, magic: Buffer, name: string, readable: readonly number[]): { meta: unknown, package?: Uint8Array, doc: Uint8Array } | string {
+export function parseStateFile (buf: Buffer, magic: Buffer, name: string, readable: readonly number[], checksum = true): { meta: unknown, package?: Uint8Array, doc: Uint8Array } | string {
   const problem = headerProblem(buf, magic, name, readable)
   if (problem !== undefined) return problem
   let pos = HEADER_BYTES
   if (buf.readUInt32BE(8) >= 2) {
     if (buf.length < pos + 4) return 'truncated: no checksum'
-    if (crc32(buf.subarray(pos + 4)) !== buf.readUInt32BE(pos)) return 'checksum mismatch'
+    if (checksum && crc32(buf.subarray(pos + 4)) !== buf.readUInt32BE(pos)) return 'checksum mismatch'
     pos += 4
   }
   if (buf.length < pos + 4) return 'truncated: no metadata'
@@ -150,6 +152,18 @@ export function parseStateFile (buf: Buffer, magic: Buffer, name: string, readab
   const pkg = pkgLen > 0 ? buf.subarray(pos + 4, pos + 4 + pkgLen) : undefined
   pos += 4 + pkgLen
   return { meta, ...(pkg === undefined ? {} : { package: pkg }), doc: buf.subarray(pos) }
+}
+
+/**
+ * How many bytes of a (checksummed) state file hold everything before its document, as far as the
+ * first `buf.length` bytes tell: read that much and ask again until the answer stops growing.
+ */
+export function stateHeadLength (buf: Buffer): number {
+  const metaAt = HEADER_BYTES + 4
+  if (buf.length < metaAt + 4) return metaAt + 4
+  const pkgAt = metaAt + 4 + buf.readUInt32BE(metaAt)
+  if (buf.length < pkgAt + 4) return pkgAt + 4
+  return pkgAt + 4 + buf.readUInt32BE(pkgAt)
 }
 
 export function isEpochMeta (meta: unknown): meta is { epoch: { n: number, leader: string } } {

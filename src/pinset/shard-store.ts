@@ -1,5 +1,5 @@
 import { open, mkdir, readdir, readFile, rename, rm, type FileHandle } from 'node:fs/promises'
-import { readFileSync, renameSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readFileSync, readSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
 import { InvalidConfigurationError, InvalidDatastoreVersionError, PinsetWriteError } from '../errors.js'
@@ -8,7 +8,7 @@ import type { EpochId } from './epoch.js'
 import { MAX_SHARDS, MIN_SHARDS } from './shard-key.js'
 import {
   HEADER_BYTES, JobChain, LogTail, asideName, cutLogTail, fileHeader, headerProblem, isEpochMeta, moveAside, parseStateFile,
-  readOptional, scanFrames, stateChunks, syncDir, writeAtomically, writeError
+  readOptional, scanFrames, stateChunks, stateHeadLength, syncDir, writeAtomically, writeError
 } from './files.js'
 
 /**
@@ -24,8 +24,8 @@ const WAL_MAGIC = Buffer.from('PMWAL\0\0\0')
 const FRAME_HEADER = 16
 /** State files written at once by `writeStates` (each is written, fsynced and renamed). */
 const WRITE_CONCURRENCY = 8
-/** State files read at once by `open`. */
-const READ_CONCURRENCY = 16
+/** What `open` reads of each state file at first: its meta and package usually fit. */
+const HEAD_BYTES = 4096
 const LEGACY_FILES = ['pinset.state', 'pinset.log']
 
 /** What a shard's state file says about the shard. */
@@ -48,7 +48,11 @@ export interface OpenedShardStore {
   store: ShardStore
   /** From manifest.json, or `init.shards` for a directory without one (then written). */
   shards: number
-  /** Meta of every shard that has a state file (the state bytes are NOT kept in memory). */
+  /**
+   * Meta of every shard that has a state file (the state bytes are NOT kept in memory). Only the
+   * start of each file is read, so that startup does not read every pin: a file whose start is
+   * unreadable is set aside here, while damage further in (its checksum) is found by `readState`.
+   */
   metas: Map<number, ShardMeta>
   /** WAL frames of all live segments, oldest first (a torn tail dropped), every epoch included. */
   wal: WalFrame[]
@@ -393,20 +397,15 @@ export class ShardStore {
       }
       files.push({ shard, name })
     }
-    let next = 0
-    const worker = async (): Promise<void> => {
-      while (next < files.length) {
-        const { shard, name } = files[next++] as typeof files[number]
-        const buf = await readFile(join(this.shardsDir, name))
-        const parsed = parseShardState(buf, name)
-        if (typeof parsed !== 'string') {
-          metas.set(shard, parsed.meta)
-          continue
-        }
-        dropped.push(this.stateDropped(shard, parsed, await moveAside(this.shardsDir, name), buf.length))
+    for (const { shard, name } of files) {
+      const { head, size } = readHead(join(this.shardsDir, name))
+      const parsed = parseShardState(head, name, false)
+      if (typeof parsed !== 'string') {
+        metas.set(shard, parsed.meta)
+        continue
       }
+      dropped.push(this.stateDropped(shard, parsed, await moveAside(this.shardsDir, name), size))
     }
-    await Promise.all(Array.from({ length: READ_CONCURRENCY }, worker))
     return metas
   }
 
@@ -492,9 +491,35 @@ function metaJson (meta: ShardMeta): unknown {
   return { epoch: { n: meta.epoch.n, leader: meta.epoch.leader }, pins: meta.pins, tombstones: meta.tombstones, digest: Buffer.from(meta.digest).toString('hex') }
 }
 
-/** A shard state file's meta and Yjs update, or why it cannot be read. */
-function parseShardState (buf: Buffer, name: string): { meta: ShardMeta, state: Uint8Array } | string {
-  const parsed = parseStateFile(buf, STATE_MAGIC, `shards/${name}`, READABLE)
+/**
+ * The start of a state file, up to the end of its package (or all of it when shorter), and its size.
+ * Read synchronously: at startup, a thousand small reads cost far less so than through the thread pool.
+ */
+function readHead (path: string): { head: Buffer, size: number } {
+  const fd = openSync(path, 'r')
+  try {
+    const size = fstatSync(fd).size
+    let head = Buffer.alloc(0)
+    let want = Math.min(size, HEAD_BYTES)
+    while (want > head.length) {
+      const buf = Buffer.allocUnsafe(want)
+      const n = readSync(fd, buf, 0, want, 0)
+      head = buf.subarray(0, n)
+      if (n < want) break
+      want = Math.min(size, stateHeadLength(head))
+    }
+    return { head, size }
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/**
+ * A shard state file's meta and Yjs update, or why it cannot be read. With `checksum` false, `buf`
+ * may be the file's head only (see `readHead`): its meta is read, its checksum not verified.
+ */
+function parseShardState (buf: Buffer, name: string, checksum = true): { meta: ShardMeta, state: Uint8Array } | string {
+  const parsed = parseStateFile(buf, STATE_MAGIC, `shards/${name}`, READABLE, checksum)
   if (typeof parsed === 'string') return parsed
   if (!isEpochMeta(parsed.meta)) return 'metadata has no epoch'
   const m = parsed.meta as { pins?: unknown, tombstones?: unknown, digest?: unknown }

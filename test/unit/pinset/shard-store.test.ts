@@ -246,38 +246,80 @@ test('a segment with a garbage header is moved aside and said; a segment of an u
   })
 })
 
-test('a damaged state file: open sets it aside and says so; readState of one damaged later returns undefined, renames it aside and logs', async () => {
+async function asideIn (dir: string, name: string): Promise<string> {
+  const found = (await readdir(dir)).filter(f => f.startsWith(`${name}.corrupt-`))
+  assert.equal(found.length, 1, `${name} set aside once`)
+  return found[0] as string
+}
+
+test('a state file whose start is unreadable: open sets it aside and says so in dropped', async () => {
   await withDir(async (dir) => {
     const { store } = await ShardStore.open(dir, silent, { shards: 64 })
-    await store.writeStates([0x07, 0x2a, 0x3f].map(shard => ({ shard, meta: meta(1, shard), state: Buffer.alloc(1000, shard) })))
+    await store.writeStates([0x07, 0x08, 0x09, 0x3f].map(shard => ({ shard, meta: meta(1, shard), state: Buffer.alloc(1000, shard) })))
     await store.close()
-    const seven = join(dir, 'shards', '007.state')
-    const bad = await readFile(seven)
+    const shards = join(dir, 'shards')
+    const damage = { '007.state': (b: Buffer) => { b.write('NOTSHARD', 0); return b }, '008.state': (b: Buffer) => b.subarray(0, 30), '009.state': (b: Buffer) => { b.write('}', 20); return b } }
+    const bad: Record<string, Buffer> = {}
+    for (const [name, fn] of Object.entries(damage)) {
+      bad[name] = fn(await readFile(join(shards, name)))
+      await writeFile(join(shards, name), bad[name] as Buffer)
+    }
+    const { logger, lines } = captureLog()
+    const opened = await ShardStore.open(dir, logger, { shards: 64 })
+    await opened.store.close()
+    assert.deepEqual([...opened.metas.keys()], [0x3f])
+    const said: string[] = []
+    for (const [shard, name, why] of [[7, '007.state', 'not a pinmesh pinset file: bad magic bytes'], [8, '008.state', 'truncated in its metadata'], [9, '009.state', 'metadata is not JSON: ']] as const) {
+      const aside = await asideIn(shards, name)
+      assert.deepEqual(await readFile(join(shards, aside)), bad[name], 'kept as it was')
+      said.push(`shard ${shard} state file unreadable (${why}`)
+      assert.ok(opened.dropped.some(d => d.startsWith(said.at(-1) as string) && d.endsWith(`): moved to shards/${aside}; its ${(bad[name] as Buffer).length} bytes dropped, the shard is re-synced from peers`)), opened.dropped.join('\n'))
+    }
+    assert.equal(opened.dropped.length, 3)
+    assert.deepEqual(lines().filter(l => said.some(s => l.startsWith(s))).length, 3, lines().join('\n'))
+  })
+})
+
+test('a state file damaged further in (its checksum): readState returns undefined, renames it aside and logs', async () => {
+  await withDir(async (dir) => {
+    const { store } = await ShardStore.open(dir, silent, { shards: 64 })
+    await store.writeStates([0x2a, 0x3f].map(shard => ({ shard, meta: meta(1, shard), state: Buffer.alloc(1000, shard) })))
+    const path = join(dir, 'shards', '02a.state')
+    const bad = await readFile(path)
     bad.writeUInt8(bad.readUInt8(bad.length - 10) ^ 0x01, bad.length - 10)
-    await writeFile(seven, bad)
+    await writeFile(path, bad)
     const { logger, lines } = captureLog()
     const opened = await ShardStore.open(dir, logger, { shards: 64 })
     try {
-      assert.deepEqual([...opened.metas.keys()].sort((a, b) => a - b), [0x2a, 0x3f])
-      const aside = (await readdir(join(dir, 'shards'))).filter(f => f.startsWith('007.state.corrupt-'))
-      assert.equal(aside.length, 1)
-      assert.deepEqual(await readFile(join(dir, 'shards', aside[0] as string)), bad)
-      assert.deepEqual(opened.dropped, [`shard 7 state file unreadable (checksum mismatch): moved to shards/${aside[0]}; its ${bad.length} bytes dropped, the shard is re-synced from peers`])
-      assert.equal(opened.store.readState(7), undefined)
-
-      // Damaged after open: found when the shard is decoded.
-      const path = join(dir, 'shards', '02a.state')
-      const later = await readFile(path)
-      await writeFile(path, later.subarray(0, later.length - 1))
+      assert.deepEqual(opened.dropped, [])
       assert.equal(opened.store.readState(0x2a), undefined)
-      const aside2 = (await readdir(join(dir, 'shards'))).filter(f => f.startsWith('02a.state.corrupt-'))
-      assert.equal(aside2.length, 1)
-      assert.ok(lines().includes(`shard 42 state file unreadable (checksum mismatch): moved to shards/${aside2[0]}; its ${later.length - 1} bytes dropped, the shard is re-synced from peers`), lines().join('\n'))
+      const aside = await asideIn(join(dir, 'shards'), '02a.state')
+      assert.deepEqual(await readFile(join(dir, 'shards', aside)), bad)
+      assert.ok(lines().includes(`shard 42 state file unreadable (checksum mismatch): moved to shards/${aside}; its ${bad.length} bytes dropped, the shard is re-synced from peers`), lines().join('\n'))
       assert.equal(opened.store.readState(0x2a), undefined, 'it has no state file now')
       assert.equal(opened.store.readState(0x3f)?.state.length, 1000)
+      // Truncated in its document, after open.
+      const other = join(dir, 'shards', '03f.state')
+      await writeFile(other, (await readFile(other)).subarray(0, 500))
+      assert.equal(opened.store.readState(0x3f), undefined)
+      await asideIn(join(dir, 'shards'), '03f.state')
     } finally {
+      await store.close()
       await opened.store.close()
     }
+  })
+})
+
+test('open reads a state file whose meta and package are larger than its first read', async () => {
+  await withDir(async (dir) => {
+    const { store } = await ShardStore.open(dir, silent, { shards: 4 })
+    const pkg = Buffer.alloc(200 * 1024, 7)
+    await store.writeStates([{ shard: 1, meta: meta(2, 5, pkg), state: Buffer.alloc(10, 1) }])
+    await store.close()
+    const opened = await ShardStore.open(dir, silent, { shards: 4 })
+    await opened.store.close()
+    assert.deepEqual(opened.metas.get(1), meta(2, 5, pkg))
+    assert.deepEqual(opened.dropped, [])
   })
 })
 
