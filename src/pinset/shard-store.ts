@@ -209,10 +209,12 @@ export class ShardStore {
   /**
    * Writes these shards' state files atomically (each to a temporary file, fsynced, renamed), then
    * syncs the directory once. Rejects with a PinsetWriteError; no temporary file is left behind, and
-   * each state file is either the old or the new one.
+   * each state file is either the old or the new one. A shard given twice is written once, as its last entry.
    */
-  async writeStates (entries: ReadonlyArray<{ shard: number, meta: ShardMeta, state: Uint8Array }>): Promise<void> {
+  async writeStates (given: ReadonlyArray<{ shard: number, meta: ShardMeta, state: Uint8Array }>): Promise<void> {
     if (this.closed) throw new Error('pinset store is closed')
+    // Two writes of one shard at once would share its temporary file.
+    const entries = [...new Map(given.map(e => [e.shard, e])).values()]
     await this.stateChain.run(async () => {
       try {
         await this.makeShardsDir()

@@ -60,8 +60,8 @@ test('round trip: frames of several shards and epochs and the states written are
       assert.equal(Buffer.from(five?.state ?? []).toString(), 'state of five')
       assert.equal(again.store.readState(1023)?.state.length, 0)
       assert.equal(again.store.readState(6), undefined)
-      // A state written again replaces the old one.
-      await again.store.writeStates([{ shard: 5, meta: meta(2, 11), state: Buffer.from('second') }])
+      // A state written again replaces the old one; given twice at once, the last one is written.
+      await again.store.writeStates([{ shard: 5, meta: meta(2, 11), state: Buffer.alloc(300_000, 1) }, { shard: 5, meta: meta(2, 11), state: Buffer.from('second') }])
       assert.equal(Buffer.from(again.store.readState(5)?.state ?? []).toString(), 'second')
       assert.deepEqual((await readdir(join(dir, 'shards'))).sort(), ['005.state', '3ff.state'], 'no temporary file left')
       // Appends go on after the frames found.
