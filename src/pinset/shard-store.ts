@@ -86,8 +86,12 @@ interface Batch { seq: number, items: Array<{ frame: Buffer, resolve: () => void
  * `dropSegmentsBefore(seq)`. A failed write (disk full) is never acknowledged and never leaves a torn
  * frame that later frames follow: the segment is cut back to its last whole frame, and the failed
  * frames are written again, first, with the next append (the in-memory shards hold them already,
- * and later updates may build on them). Damage found at open is kept aside as `<name>.corrupt-<time>`
- * and said in `dropped`; what was lost is left to re-sync from peers.
+ * and later updates may build on them). Damage found at open (a segment, the start of a state file)
+ * or by `readState` (a state file's checksum) is kept aside as `<name>.corrupt-<time>` and said
+ * (in `dropped` at open, in the log always); what was lost is left to re-sync from peers.
+ *
+ * A checkpoint must write the state of every shard with frames in the segments it drops, those whose
+ * appends failed included: `dropSegmentsBefore` forgets failed frames appended before the rotation.
  */
 export class ShardStore {
   private readonly dir: string
