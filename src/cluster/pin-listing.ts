@@ -50,21 +50,35 @@ export class PinListing {
     this.c = components
   }
 
-  /** Every pin of `type` (`all`: recursive, then direct, then indirect, as Kubo streams them). */
+  /**
+   * Every pin of `type` (`all`: recursive, then direct, then indirect, as Kubo streams them). The
+   * cluster pinset is walked a batch at a time, once per type listed; the first walk also notes
+   * which of this Kubo's pins are cluster pins and a filter of every cluster CID, so that the rest
+   * of the listing never looks pins up one by one (in a sharded pinset, a lookup may decode a shard).
+   */
   async * list (type: PinLsType, signal?: AbortSignal): AsyncGenerator<ListedPin, void, undefined> {
     const { pins: local, leavingRoots } = await this.localPins(signal)
-    const inCluster = (cid: string): boolean => this.c.get(cid) !== undefined
+    const index = new ClusterIndex()
+    const walk = async function * (this: PinListing): AsyncGenerator<PinRecord> {
+      const indexing = !index.sealed
+      for await (const batch of this.c.scan(signal)) {
+        for (const r of batch) {
+          if (indexing) index.add(r.cid, local)
+          yield r
+        }
+      }
+      if (indexing) index.seal()
+    }.bind(this)
     for (const mode of ['recursive', 'direct'] as const) {
       if (type !== 'all' && type !== mode) continue
-      for await (const batch of this.c.scan(signal)) {
-        for (const r of batch) if (r.mode === mode) yield { cid: r.cid, type: mode, name: r.name }
-      }
-      for (const [cid, p] of local) if (p.type === mode && !inCluster(cid)) yield { cid, type: mode, name: p.name ?? '' }
+      for await (const r of walk()) if (r.mode === mode) yield { cid: r.cid, type: mode, name: r.name }
+      for (const [cid, p] of local) if (p.type === mode && !index.local.has(cid)) yield { cid, type: mode, name: p.name ?? '' }
     }
     if (type !== 'all' && type !== 'indirect') return
+    if (!index.sealed) for await (const r of walk()) void r
     const seen = new Set<string>()
     const fresh = (cid: string): boolean => {
-      if (local.has(cid) || seen.has(cid) || inCluster(cid)) return false
+      if (local.has(cid) || seen.has(cid) || (index.mayHave(cid) && this.c.get(cid) !== undefined)) return false
       seen.add(cid)
       return true
     }
@@ -202,6 +216,56 @@ export class PinListing {
       pending = retry
     }
   }
+}
+
+/**
+ * What one walk of the cluster pinset tells the rest of a listing: which of this Kubo's pins are
+ * cluster pins (exact), and a 32-bit hash of every cluster CID (4 bytes a pin), which answers "not
+ * a cluster pin" for sure and "maybe" otherwise (then the pinset is asked).
+ */
+class ClusterIndex {
+  /** This Kubo's pins that are cluster pins. */
+  readonly local = new Set<string>()
+  private hashes = new Uint32Array(1024)
+  private n = 0
+  sealed = false
+
+  add (cid: string, local: ReadonlyMap<string, unknown>): void {
+    if (local.has(cid)) this.local.add(cid)
+    if (this.n === this.hashes.length) {
+      const bigger = new Uint32Array(this.hashes.length * 2)
+      bigger.set(this.hashes)
+      this.hashes = bigger
+    }
+    this.hashes[this.n++] = fnv1a(cid)
+  }
+
+  seal (): void {
+    this.hashes = this.hashes.slice(0, this.n).sort()
+    this.sealed = true
+  }
+
+  /** False when `cid` was not in the pinset walked; true when it may have been. */
+  mayHave (cid: string): boolean {
+    const h = fnv1a(cid)
+    let lo = 0
+    let hi = this.hashes.length - 1
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1
+      const v = this.hashes[mid] as number
+      if (v === h) return true
+      if (v < h) lo = mid + 1
+      else hi = mid - 1
+    }
+    return false
+  }
+}
+
+/** FNV-1a, 32 bits, over the UTF-16 code units of `s` (CIDs are ASCII). */
+function fnv1a (s: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
+  return h >>> 0
 }
 
 /**

@@ -18,7 +18,7 @@ function record (cid: string, mode: PinRecord['mode'], allocations: string[], na
  * whose Kubo lacks it, and p2, whose Kubo has it: c1, c2 below it), R2 (only on p3, unreachable),
  * D and c1 directly.
  */
-async function world (leaving: ReadonlySet<string> = new Set()): Promise<{ listing: () => PinListing, c: Record<string, string>, calls: string[], batches: string[] }> {
+async function world (leaving: ReadonlySet<string> = new Set()): Promise<{ listing: () => PinListing, c: Record<string, string>, calls: string[], batches: string[], gets: string[], local: FakeKubo }> {
   const [L, l1, R1, c1, c2, R2, D] = await makeCids(7, 'pin-listing')
   const c = { L, l1, R1, c1, c2, R2, D } as Record<string, string>
   const local = new FakeKubo()
@@ -43,10 +43,11 @@ async function world (leaving: ReadonlySet<string> = new Set()): Promise<{ listi
   // The pinset in batches of one pin, in this order; `batches` records each batch as it is handed out.
   const batches: string[] = []
   async function * scan (): AsyncIterable<readonly PinRecord[]> { for (const p of pins) { batches.push(p.cid); yield [p] } }
+  const gets: string[] = []
   const listing = (): PinListing => new PinListing({
-    kubo: local, rpc, logger, scan, get: (cid) => pins.find(p => p.cid === cid), leaving: (cid) => leaving.has(cid), holders: (r) => [...r.allocations]
+    kubo: local, rpc, logger, scan, get: (cid) => { gets.push(cid); return pins.find(p => p.cid === cid) }, leaving: (cid) => leaving.has(cid), holders: (r) => [...r.allocations]
   })
-  return { listing, c, calls, batches }
+  return { listing, c, calls, batches, gets, local }
 }
 
 test('list: cluster pins, then this Kubo\'s own, then indirect pins from this Kubo and from the holders of the rest, each once', async () => {
@@ -72,6 +73,17 @@ test('list streams: a pin is listed as soon as its batch is read, before the res
   assert.equal(first.value?.cid, c.R1)
   assert.deepEqual(batches, [c.R1], 'only the first batch was read')
   await it.return?.()
+})
+
+test('list looks no pin up one by one but a CID that may be a cluster pin (here c1, a direct cluster pin below R1)', async () => {
+  const { listing, c, gets, local } = await world()
+  // 2,000 pins of this Kubo's own outside the cluster: none of them is looked up in the pinset.
+  const own = await makeCids(2000, 'pin-listing-own')
+  for (const cid of own) local.pins.set(cid, { type: 'direct' })
+  let n = 0
+  for await (const p of listing().list('all')) { void p; n++ }
+  assert.equal(n, 7 + own.length)
+  assert.deepEqual(gets, [c.c1])
 })
 
 test('check: type by precedence, indirect pins through the recursive pin that holds them, here or on another peer', async () => {
