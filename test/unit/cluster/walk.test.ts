@@ -7,6 +7,10 @@ import type { PinInfo } from '../../../src/tracker/index.js'
 import { MapPinset } from '../../fixtures/map-pinset.js'
 import { makeCids } from '../../fixtures/cids.js'
 import { waitFor } from '../../fixtures/wait-for.js'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ShardedPinSet } from '../../../src/pinset/index.js'
 
 // The cluster's walks of the pinset go a batch at a time (scan) or a page at a time (page), and
 // what they ask of other peers and write to the pinset is bounded.
@@ -165,4 +169,38 @@ test('an expired pin renewed while the expiry walk is under way is kept', async 
   for (const c of cids) pinset.map.set(c, rec(c, { expireAt: 1 }))
   await waitFor(() => pinset.map.size === 1, { timeoutMs: 10_000, message: 'expired pins removed' })
   assert.ok(renewed !== undefined && pinset.map.has(renewed), 'the renewed pin stays')
+})
+
+test('with the real ShardedPinSet, status pages of 1000 cover 2,500 pins in three pages, without gaps or duplicates, across a pin written between pages', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pinmesh-cluster-walk-'))
+  const pinset = new ShardedPinSet({ logger: pino({ level: 'silent' }) }, { dir, trusted: true, shards: 64 })
+  await pinset.start()
+  t.after(async () => { await pinset.stop(); await rm(dir, { recursive: true, force: true }) })
+  const cids = await makeCids(2500, 'cluster-walk-sharded')
+  await pinset.put(cids.map(c => rec(c)))
+  const components = {
+    pinset,
+    tracker: {},
+    monitor: { alive: () => [{ peer: 'peer-a' }], onPeerUp: () => () => {} },
+    peerLoss: { onPeerGone: () => () => {} },
+    rpc: { register () {}, async call (peer: string, _m: string, p: { cids: string[] }) { return p.cids.map(cid => ({ cid, peer, status: 'pinned', attempts: 0, priority: false, updatedAt: 1 })) } },
+    logger: pino({ level: 'silent' }),
+    self: 'peer-a',
+    isTrusted: () => true
+  } as unknown as ClusterComponents
+  const cluster = new PinsetCluster(components, { replicationMin: 1, replicationMax: 1, repinning: false, connectKubos: false })
+  const seen: string[] = []
+  let cursor: string | undefined
+  let pages = 0
+  do {
+    const page = await cluster.statusPage({ limit: 1000, ...(cursor !== undefined ? { cursor } : {}) })
+    if (pages === 0) await pinset.put([rec((await makeCids(1, 'cluster-walk-sharded-late'))[0] as string)])
+    pages++
+    seen.push(...page.pins.map(g => g.cid))
+    cursor = page.next
+  } while (cursor !== undefined)
+  assert.equal(pages, 3)
+  assert.equal(new Set(seen).size, seen.length, 'no duplicates')
+  assert.deepEqual(cids.filter(c => !seen.includes(c)), [], 'no gaps')
+  await assert.rejects(cluster.statusPage({ limit: 10, cursor: 'fff.x' }), { name: 'InvalidParametersError' })
 })

@@ -6,6 +6,10 @@ import type { PinRecord } from '../../../src/types.js'
 import { MapPinset } from '../../fixtures/map-pinset.js'
 import { FakeKubo } from '../../fixtures/fake-kubo.js'
 import { makeCids } from '../../fixtures/cids.js'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ShardedPinSet } from '../../../src/pinset/index.js'
 
 // The tracker's walks of the pinset go a batch (a shard) at a time, through PinSetReader.scan.
 
@@ -93,4 +97,24 @@ test('recoverAll does not pin a pin removed from the pinset after its batch was 
   const queued = await tracker.recoverAll()
   assert.equal(queued, 39)
   assert.equal((await tracker.statusMany([removed as string]))[0]?.status, 'unpinned')
+})
+
+test('with the real ShardedPinSet, recoverAll queues a shard\'s operations at a time and timers run during the walk', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pinmesh-walk-'))
+  const pinset = new ShardedPinSet({ logger: pino({ level: 'silent' }) }, { dir, trusted: true, shards: 16 })
+  await pinset.start()
+  t.after(async () => { await pinset.stop(); await rm(dir, { recursive: true, force: true }) })
+  const cids = await makeCids(2000, 'walk-sharded')
+  await pinset.put(cids.map(c => rec(c)))
+  const tracker = new StatelessTracker({ kubo: new FakeKubo(), pinset, self: 'me', logger: pino({ level: 'silent' }) }, INIT)
+  await tracker.start()
+  t.after(async () => { await tracker.stop() })
+  const seen: number[] = []
+  let ticking = true
+  const tick = (): void => { seen.push(tracker.queued()); if (ticking) setImmediate(tick) }
+  setImmediate(tick)
+  assert.equal(await tracker.recoverAll(), cids.length)
+  ticking = false
+  const between = seen.filter(q => q > 0 && q < cids.length - 1)
+  assert.ok(new Set(between).size >= 8, `queue lengths seen during the walk: ${[...new Set(seen)].join(',')}`)
 })
