@@ -8,9 +8,10 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { YjsPinSet } from '../src/pinset/index.js'
+import { YjsPinSet, ShardedPinSet } from '../src/pinset/index.js'
 import type { PinSet } from '../src/pinset/index.js'
 import { StatelessTracker } from '../src/tracker/index.js'
+import { reconcile } from '../src/tracker/reconcile.js'
 import type { PinRecord } from '../src/types.js'
 import { makeCids } from '../test/fixtures/cids.js'
 import { FakeKubo } from '../test/fixtures/fake-kubo.js'
@@ -47,6 +48,9 @@ async function walks (name: string, pinset: PinSet & { list?: () => Iterable<Pin
   if (pinset.list !== undefined) {
     const list = pinset.list.bind(pinset)
     await measure(name, 'list() (the old walk)', async () => ({ pins: [...list()].length, batches: 1 }))
+    // The synchronous part of the old recover pass: reconcile over list() in one go.
+    const held = new Map(cids.map(c => [c, 'recursive' as const]))
+    await measure(name, 'reconcile(list()) (the old recover pass)', async () => { reconcile({ pins: list(), self: 'bench', kubo: held, busy: new Set() }); return { pins: pinset.size, batches: 1 } })
   }
   let scanBatches = 0
   await measure(name, 'scan()', async () => {
@@ -57,6 +61,10 @@ async function walks (name: string, pinset: PinSet & { list?: () => Iterable<Pin
   // The tracker's recover pass with every pin held by Kubo already (nothing to queue): the walk alone.
   const kubo = new FakeKubo()
   for (const cid of cids) kubo.pins.set(cid, { type: 'recursive' })
+  // Kubo's pin listing arrives over HTTP in chunks; the fake's comes in one go of microtasks, which
+  // would stall the loop by itself: a turn of the loop every 1000 pins, as network reads give.
+  const pinLs = kubo.pinLs.bind(kubo)
+  kubo.pinLs = async function * (o) { let i = 0; for await (const p of pinLs(o)) { if (++i % 1000 === 0) await new Promise(resolve => setImmediate(resolve)); yield p } }
   const tracker = new StatelessTracker({ kubo, pinset, self: 'bench', logger }, { concurrentPins: 1, maxQueueSize: 1, recoverIntervalMs: 3600_000, retryMinMs: 1000, retryMaxMs: 1000, priorityMaxAgeMs: 1000, priorityMaxRetries: 1, pinTimeoutMs: 1000 })
   await tracker.start()
   await measure(name, 'tracker.recoverAll()', async () => { await tracker.recoverAll(); return { pins: pinset.size, batches: scanBatches } })
@@ -76,6 +84,10 @@ try {
   await yjs.start()
   await walks('YjsPinSet (one document)', yjs, cids)
   await yjs.stop()
+  const sharded = new ShardedPinSet({ logger }, { dir: join(dir, 'sharded'), trusted: true })
+  await sharded.start()
+  await walks('ShardedPinSet (1024 shards)', sharded, cids)
+  await sharded.stop()
 } finally {
   await rm(dir, { recursive: true, force: true })
 }
