@@ -101,7 +101,7 @@ function pageCursor (q: URLSearchParams): string | undefined {
  * The headers that point at the next page: `X-Next-Cursor` (the cursor itself) and an RFC 8288
  * `Link: <…>; rel="next"` with the same query but that cursor. None on the last page.
  */
-function nextPageHeaders (path: string, q: URLSearchParams, next: string | undefined): Record<string, string> {
+function nextPageHeaders (q: URLSearchParams, next: string | undefined): Record<string, string> {
   if (next === undefined) return {}
   const nq = new URLSearchParams(q)
   nq.set('cursor', next)
@@ -122,8 +122,17 @@ const BULK_BATCH = 10_000
 
 export function pinRoutes (cluster: Cluster): Route[] {
   return [
-    // Every pin, streamed a pinset batch at a time.
-    { method: 'GET', path: '/allocations', handle: async ({ res, signal }) => { await sendNdjson(res, records(cluster.pins({ signal }))) } },
+    {
+      // Every pin, streamed a pinset batch at a time; with `limit=` (or `cursor=`), one page, paged as GET /pins.
+      method: 'GET',
+      path: '/allocations',
+      handle: async ({ res, query, signal }) => {
+        if (!query.has('limit') && !query.has('cursor')) { await sendNdjson(res, records(cluster.pins({ signal }))); return }
+        const cursor = pageCursor(query)
+        const page = await cluster.pinPage({ limit: pageLimit(query), ...(cursor !== undefined ? { cursor } : {}), signal })
+        await sendNdjson(res, page.pins, nextPageHeaders(query, page.next))
+      }
+    },
     {
       // One page of the cluster-wide status (NDJSON, one pin a line); the next page's cursor in X-Next-Cursor and Link.
       // A filter applies to the page: a filtered page may hold fewer pins than `limit`, even none, and still have a next one.
@@ -135,7 +144,7 @@ export function pinRoutes (cluster: Cluster): Route[] {
         if (unknown !== undefined) throw new InvalidParametersError(`unknown filter "${unknown}"; use one or more of ${[...FILTERS].join(', ')}`)
         const cursor = pageCursor(query)
         const page = await cluster.statusPage({ limit: pageLimit(query), ...(cursor !== undefined ? { cursor } : {}), signal })
-        await sendNdjson(res, page.pins.filter(g => matches(g, filter)), nextPageHeaders('/pins', query, page.next))
+        await sendNdjson(res, page.pins.filter(g => matches(g, filter)), nextPageHeaders(query, page.next))
       }
     },
     { method: 'GET', path: '/pins/:cid', handle: async ({ res, params, signal }) => { sendJson(res, 200, await cluster.status(params.cid as string, { signal })) } },

@@ -246,9 +246,16 @@ describe('GET /pins is paged, GET /allocations streams everything', () => {
     for (const cursor of ['garbage', 'zz.bafy', 'ffff.x']) assertError(await call(base, 'GET', `/pins?cursor=${cursor}`), 400, 'ERR_INVALID_PARAMETERS')
   })
 
-  test('GET /allocations streams every pin of every batch', async () => {
+  test('GET /allocations streams every pin of every batch; with limit= it is paged like GET /pins', async () => {
     const all = lines((await call(base, 'GET', '/allocations')).text)
     assert.deepEqual(all.map(r => r.cid).sort(), [...cids].sort())
+    const first = await call(base, 'GET', '/allocations?limit=20')
+    const next = first.headers.get('x-next-cursor')
+    assert.ok(next !== null)
+    const second = await call(base, 'GET', `/allocations?limit=20&cursor=${encodeURIComponent(next)}`)
+    assert.equal(second.headers.get('x-next-cursor'), null)
+    assert.deepEqual([...lines(first.text), ...lines(second.text)].map(r => r.cid).sort(), [...cids].sort())
+    assertError(await call(base, 'GET', '/allocations?cursor=bogus'), 400, 'ERR_INVALID_PARAMETERS')
   })
 })
 
