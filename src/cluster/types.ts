@@ -148,7 +148,8 @@ export interface Cluster {
   statusAll (options?: { signal?: AbortSignal }): AsyncIterable<GlobalPinInfo>
   /**
    * Where the pins of one page of the pinset (see pinPage) stand on every peer: one call per live
-   * peer for those CIDs. A page without `cursor` has every peer list its Kubo's pins anew. Rejects
+   * peer for those CIDs. A page without `cursor` has every peer list its Kubo's pins anew (see
+   * PinTracker.statusMany for how often). Rejects
    * with an InvalidParametersError on a bad cursor or a limit outside 1..10000.
    */
   statusPage (options: { cursor?: string, limit: number, signal?: AbortSignal }): Promise<GlobalPinPage>

@@ -121,6 +121,8 @@ export class StatelessTracker implements PinTracker {
   private kuboPins = new Map<string, KuboPinType>()
   /** Whether `kuboPins` has been listed from Kubo since start. */
   private kuboPinsKnown = false
+  /** When the last Kubo listing ended, and how long it took. */
+  private lastListing?: { at: number, tookMs: number }
   /**
    * CIDs Kubo may hold although the pinset does not: removed while this tracker could not tell
    * whether Kubo held them, or pinned in Kubo by an upload (dag/import roots). A recover pass from
@@ -252,7 +254,11 @@ export class StatelessTracker implements PinTracker {
   }
 
   async statusMany (cids: readonly string[], options: { refresh?: boolean, signal?: AbortSignal } = {}): Promise<PinInfo[]> {
-    if (options.refresh === true || !this.kuboPinsKnown) await this.refreshKuboPins(options)
+    // Pages of status walks asked one after the other (a status page polled, metrics scraped) list Kubo's
+    // pins at most every RELIST_BACKOFF times as long as a listing takes, and never less than RELIST_MIN_MS apart.
+    const listed = this.lastListing
+    const due = listed === undefined || this.now() - listed.at >= Math.max(RELIST_MIN_MS, listed.tookMs * RELIST_BACKOFF)
+    if (!this.kuboPinsKnown || (options.refresh === true && due)) await this.refreshKuboPins(options)
     return cids.map((cid) => {
       const record = this.c.pinset.get(cid)
       return record !== undefined ? this.recordInfo(record) : this.knownInfo(cid)
@@ -311,6 +317,7 @@ export class StatelessTracker implements PinTracker {
   }
 
   private async refreshKuboPins (options: { signal?: AbortSignal }): Promise<void> {
+    const started = this.now()
     const changed = new Map<string, KuboPinType | undefined>()
     this.listings.add(changed)
     try {
@@ -324,6 +331,7 @@ export class StatelessTracker implements PinTracker {
       }
       this.kuboPins = fresh
       this.kuboPinsKnown = true
+      this.lastListing = { at: this.now(), tookMs: this.now() - started }
     } finally {
       this.listings.delete(changed)
     }
@@ -528,6 +536,11 @@ function isNews (info: PinInfo, o: Pick<WaitStatusOptions, 'known' | 'progress'>
   // The failure the caller has seen is not news; a later one (a retry failed) is.
   return info.status.endsWith('_error') && (info.updatedAt !== k.updatedAt || info.attempts !== k.attempts)
 }
+
+/** statusMany's `refresh` lists Kubo's pins anew no sooner than this after the last listing… */
+const RELIST_MIN_MS = 1000
+/** …nor sooner than this many times as long as that listing took. */
+const RELIST_BACKOFF = 10
 
 /** Removed or uploaded pins whose later check in Kubo is remembered (the CIDs only), at most. */
 const MAX_UNVERIFIED = 10_000

@@ -79,8 +79,10 @@ export interface PinTracker extends Startable {
   /**
    * This peer's status for each of `cids` (in order; a CID not in the pinset is `unpinned`), from
    * the operation table and what this tracker knows Kubo holds. Kubo's pins are listed anew first
-   * when `refresh` is set (the first page of a walk) or were never listed; later pages of the same
-   * walk reuse that listing, which this tracker keeps current with its own operations.
+   * when they were never listed, and when `refresh` is set (the first page of a walk) unless the
+   * last listing ended less than a second ago or less than ten times its own duration ago (so that
+   * a polled first page does not keep Kubo listing its pins). Later pages of a walk reuse that
+   * listing, which this tracker keeps current with its own operations.
    */
   statusMany (cids: readonly string[], options?: { refresh?: boolean, signal?: AbortSignal }): Promise<PinInfo[]>
   /** Retries one CID now if it is failing or missing. */

@@ -19,13 +19,13 @@ function rec (cid: string, over: Partial<PinRecord> = {}): PinRecord {
   return { cid, name: '', mode: 'recursive', replicationMin: -1, replicationMax: -1, allocations: [], metadata: {}, createdAt: 1, updatedAt: 1, updatedBy: 'x', ...over }
 }
 
-async function setup (t: { after: (fn: () => Promise<void>) => void }, n: number, shards: number): Promise<{ kubo: FakeKubo, pinset: MapPinset, tracker: StatelessTracker, cids: string[] }> {
+async function setup (t: { after: (fn: () => Promise<void>) => void }, n: number, shards: number, now?: () => number): Promise<{ kubo: FakeKubo, pinset: MapPinset, tracker: StatelessTracker, cids: string[] }> {
   const kubo = new FakeKubo()
   const pinset = new MapPinset({ shards })
   const cids = await makeCids(n, `walk-${n}-${shards}`)
   // Allocated here and missing from Kubo (and unavailable, so the one running pin never ends).
   for (const cid of cids) pinset.map.set(cid, rec(cid))
-  const tracker = new StatelessTracker({ kubo, pinset, self: 'me', logger: pino({ level: 'silent' }) }, INIT)
+  const tracker = new StatelessTracker({ kubo, pinset, self: 'me', logger: pino({ level: 'silent' }), ...(now !== undefined ? { now } : {}) }, INIT)
   await tracker.start()
   t.after(async () => { await tracker.stop() })
   return { kubo, pinset, tracker, cids }
@@ -73,8 +73,9 @@ test('statusAll streams one array of statuses per batch after one Kubo listing',
   assert.equal(status.get(cids[2] as string), 'unexpectedly_unpinned')
 })
 
-test('statusMany answers for the CIDs asked, in order, and lists Kubo\'s pins only when told to refresh (or never listed)', async (t) => {
-  const { kubo, tracker, cids } = await setup(t, 5, 1)
+test('statusMany answers for the CIDs asked, in order, and lists Kubo\'s pins only when told to refresh (or never listed), at most once a second', async (t) => {
+  let clock = 1_000_000
+  const { kubo, tracker, cids } = await setup(t, 5, 1, () => clock)
   const [a, b] = cids as [string, string]
   kubo.makeAvailable(a)
   await kubo.pinAdd(a, { mode: 'recursive' })
@@ -86,6 +87,9 @@ test('statusMany answers for the CIDs asked, in order, and lists Kubo\'s pins on
   await kubo.pinAdd(b, { mode: 'recursive' })
   assert.equal((await tracker.statusMany([b]))[0]?.status, 'unexpectedly_unpinned', 'a later page reuses the listing')
   assert.equal(kubo.calls.pinLs - base, 1)
+  assert.equal((await tracker.statusMany([b], { refresh: true }))[0]?.status, 'unexpectedly_unpinned', 'listed less than a second ago: not again')
+  assert.equal(kubo.calls.pinLs - base, 1)
+  clock += 1000
   assert.equal((await tracker.statusMany([b], { refresh: true }))[0]?.status, 'pinned')
   assert.equal(kubo.calls.pinLs - base, 2)
 })
