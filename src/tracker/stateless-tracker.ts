@@ -293,6 +293,8 @@ export class StatelessTracker implements PinTracker {
         // A batch at a time: the operation table is the busy set, so what one batch queued is left
         // alone by the next, and a pin written meanwhile reaches the tracker through track().
         for await (const batch of this.c.pinset.scan(options)) {
+          // Stopped during the walk: the operation table has been cleared, nothing more goes in.
+          if (!this.started) break
           const actions = reconcile({ pins: batch, self: this.c.self, kubo: this.kuboPins, busy: this.ops })
           // A pin removed after its batch was read must not be pinned: its untrack has come and gone.
           for (const r of actions.pin) if (this.c.pinset.has(r.cid)) { this.enqueue('pin', r); pins++ }

@@ -122,3 +122,12 @@ test('with the real ShardedPinSet, recoverAll queues a shard\'s operations at a 
   const between = seen.filter(q => q > 0 && q < cids.length - 1)
   assert.ok(new Set(between).size >= 8, `queue lengths seen during the walk: ${[...new Set(seen)].join(',')}`)
 })
+
+test('a tracker stopped during a recover pass queues nothing more', async (t) => {
+  const { pinset, tracker } = await setup(t, 200, 8)
+  let batches = 0
+  pinset.onBatch = () => { if (++batches === 2) void tracker.stop() }
+  await tracker.recoverAll()
+  assert.ok(batches >= 2)
+  assert.equal(tracker.queued(), 0)
+})
