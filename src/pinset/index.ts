@@ -2,3 +2,4 @@ export type { PinSet, PinSetReader, PinSetWriter, PinSetChange, ReplicatedDoc, S
 export { shardOf, encodeCursor, decodeCursor } from './shard-key.js'
 export { YjsPinSet, type YjsPinSetInit, type YjsPinSetComponents } from './yjs-pinset.js'
 export { PINSET_FORMAT_VERSION } from './store.js'
+export { YjsShardedDoc } from './yjs-sharded-doc.js'

@@ -1,4 +1,5 @@
 import * as Y from 'yjs'
+import { createHash } from 'node:crypto'
 import type { Logger } from '../logger.js'
 import type { PinRecord } from '../types.js'
 import { NotStartedError } from '../errors.js'
@@ -181,6 +182,15 @@ export class YjsPinSet implements PinSet {
   epochOffer (): EpochOffer | undefined {
     const { pkg, doc } = this.require()
     return pkg === undefined ? undefined : { pkg, state: Y.encodeStateAsUpdate(doc) }
+  }
+
+  /**
+   * 16 bytes equal on two peers holding the same document: its epoch and Yjs snapshot (state vector
+   * and delete set). Lets YjsShardedDoc serve a sync summary until the sharded pinset replaces this.
+   */
+  digest (): Uint8Array {
+    const { epoch, doc } = this.require()
+    return createHash('sha256').update(`${epoch.n}/${epoch.leader}/`).update(Y.encodeSnapshot(Y.snapshot(doc))).digest().subarray(0, 16)
   }
 
   compactionFigures (): { pins: number, tombstones: number } {
