@@ -91,6 +91,12 @@ export class PinsetReplicator implements Startable {
   private outbound: Promise<void> = Promise.resolve()
   private readonly cleanups: Array<() => void> = []
   private readonly shardCountWarned = new Set<string>()
+  /**
+   * Shards whose step 1 waits for an answer in some exchange. Another exchange running meanwhile
+   * (a joiner syncing with several peers) skips them rather than fetch the same diff twice; the
+   * exchanges share the work out instead.
+   */
+  private readonly asking = new Set<ShardId>()
   private topologyId?: string
   private started = false
   private lastRebuild = 0
@@ -426,6 +432,8 @@ export class PinsetReplicator implements Startable {
                 await send({ type: 'offer', shard: step.shard, pkg: offer.pkg, state: offer.state })
               }
             } else {
+              if (this.asking.has(step.shard)) continue
+              this.asking.add(step.shard)
               asked.add(step.shard)
               await send({ type: 'step1', shard: step.shard, epoch: doc.epoch(step.shard), stateVector: doc.stateVector(step.shard) })
             }
@@ -455,6 +463,7 @@ export class PinsetReplicator implements Startable {
               break
             case 'step2':
               if (!asked.delete(m.shard)) throw new Error(`unexpected step 2 of shard ${m.shard}`)
+              this.asking.delete(m.shard)
               if (m.update.length > 0) {
                 touch(m.shard)
                 if (!doc.applyRemote(m.shard, [m.update], remote, m.epoch)) this.log.debug({ peer: remote, shard: m.shard }, 'a sync answer of another epoch was dropped')
@@ -489,7 +498,11 @@ export class PinsetReplicator implements Startable {
         stream.abort(err instanceof Error ? err : new Error(String(err)))
         wakeUp()
       }
-      await Promise.all([writer().catch(fail), reader().catch(fail)])
+      try {
+        await Promise.all([writer().catch(fail), reader().catch(fail)])
+      } finally {
+        for (const shard of asked) this.asking.delete(shard)
+      }
       if (failed !== undefined) throw failed
       await stream.close(options)
       this.counters.syncRounds++
