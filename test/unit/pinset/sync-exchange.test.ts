@@ -10,7 +10,7 @@ import type { PinRecord } from '../../../src/types.js'
 import { YjsPinSet, YjsShardedDoc, shardOf, type ShardedDoc } from '../../../src/pinset/index.js'
 import { PinsetReplicator, type PinsetReplicatorInit } from '../../../src/pinset/sync/index.js'
 import { planSync } from '../../../src/pinset/sync/plan.js'
-import { encodeCatchUp } from '../../../src/pinset/sync/wire.js'
+import { encodeCatchUp, pinsetTopic } from '../../../src/pinset/sync/wire.js'
 import { startTestNet, randomSecret } from '../../fixtures/net.js'
 import { makeCids } from '../../fixtures/cids.js'
 import { waitFor } from '../../fixtures/wait-for.js'
@@ -246,4 +246,21 @@ test('an exchange cut short is resumed by the next: only the shards still differ
   assert.equal(second.syncRounds, 1)
   assert.equal(second.shardsSynced, left)
   assert.equal(b.pins.size, 600)
+})
+
+test('gossip: updates of several shards (batched) each reach their shard without a catch-up', async (t) => {
+  const secret = randomSecret()
+  const a = await startPeer(t, secret, await openShards(t, 16), { batchWindowMs: 50 })
+  const b = await startPeer(t, secret, await openShards(t, 16))
+  await connect(a, b)
+  const topic = pinsetTopic('test')
+  await waitFor(() => a.net.libp2p.services.pubsub.getSubscribers(topic).some(p => p.toString() === b.id), { message: 'b subscribed, as a sees it' })
+  const before = b.replicator.stats()
+  const cids = await makeCids(40, 'gossip')
+  await a.pins.put(cids.map(c => pin(c)))
+  await waitFor(() => b.pins.size === 40, { message: 'b has the pins' })
+  const d = delta(b.replicator.stats(), before)
+  assert.ok(d.gossipBytesIn > 0)
+  assert.equal(d.syncs, 0, 'no catch-up was needed')
+  assert.ok(new Set(cids.map(c => shardOf(c, 16))).size > 1)
 })
