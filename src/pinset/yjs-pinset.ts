@@ -1,5 +1,4 @@
 import * as Y from 'yjs'
-import { createHash } from 'node:crypto'
 import type { Logger } from '../logger.js'
 import type { PinRecord } from '../types.js'
 import { NotStartedError } from '../errors.js'
@@ -182,15 +181,6 @@ export class YjsPinSet implements PinSet, ReplicatedDoc {
   epochOffer (): EpochOffer | undefined {
     const { pkg, doc } = this.require()
     return pkg === undefined ? undefined : { pkg, state: Y.encodeStateAsUpdate(doc) }
-  }
-
-  /**
-   * 16 bytes equal on two peers holding the same document: its epoch and Yjs snapshot (state vector
-   * and delete set). Lets YjsShardedDoc serve a sync summary until the sharded pinset replaces this.
-   */
-  digest (): Uint8Array {
-    const { epoch, doc } = this.require()
-    return createHash('sha256').update(`${epoch.n}/${epoch.leader}/`).update(Y.encodeSnapshot(Y.snapshot(doc))).digest().subarray(0, 16)
   }
 
   compactionFigures (): { pins: number, tombstones: number } {
