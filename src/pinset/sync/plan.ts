@@ -50,3 +50,11 @@ export function plannedSteps (plan: SyncPlan, wantsAnswers: boolean): PlannedSte
   if (wantsAnswers) for (const shard of plan.exchange) steps.push({ shard, kind: 'step1' })
   return steps.sort((x, y) => x.shard - y.shard)
 }
+
+/**
+ * A shard's share of the pinset-wide fewest tombstones worth new epochs (at least 1): shards fill
+ * evenly (by a hash of the CID), so the figure keeps its meaning whatever the shard count.
+ */
+export function shardMinTombstones (pinsetMin: number, shards: number): number {
+  return Math.max(1, Math.ceil(pinsetMin / shards))
+}

@@ -11,7 +11,7 @@ import { ShardCountMismatchError } from '../../errors.js'
 import { compareEpochs, sameEpoch, decodeEpochId, isCompactionLeader } from '../epoch.js'
 import * as decoding from 'lib0/decoding'
 import { TrustPolicy, gossipVerdict } from './trust.js'
-import { planSync, plannedSteps } from './plan.js'
+import { planSync, plannedSteps, shardMinTombstones } from './plan.js'
 import { STREAM_READ_BUFFER_BYTES } from '../../net/index.js'
 import { withTimeout, type ClearableSignal } from '../../utils/signals.js'
 import {
@@ -43,7 +43,12 @@ export interface PinsetReplicatorInit {
   syncWindow?: number
   /** How often the compaction leader checks for tombstones. @default 10000 */
   compactCheckIntervalMs?: number
-  /** Fewest tombstones in a shard worth a new epoch of it. @default 1000 */
+  /**
+   * Fewest tombstones worth new epochs, over the whole pinset: a shard needs its share of them
+   * (shardMinTombstones) besides more tombstones than half its live pins. Taken per shard, 1000
+   * would never be reached by 1024 shards of 100 pins.
+   * @default 1000
+   */
   compactMinTombstones?: number
   /** Least time between two compaction rounds started by this peer. @default 60000 */
   compactMinIntervalMs?: number
@@ -228,7 +233,7 @@ export class PinsetReplicator implements Startable {
     if (Date.now() - this.lastRebuild < this.init.compactMinIntervalMs) return
     const trustedConnected = this.connectedPeers().filter(p => this.trust?.isTrusted(p) === true)
     if (!isCompactionLeader(this.self, trustedConnected)) return
-    const candidates = this.c.doc.compactionCandidates(this.init.compactMinTombstones)
+    const candidates = this.c.doc.compactionCandidates(shardMinTombstones(this.init.compactMinTombstones, this.c.doc.shards))
     if (candidates.length === 0) return
     this.rebuilding = true
     this.lastRebuild = Date.now()

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { planSync, plannedSteps } from '../../../src/pinset/sync/plan.js'
+import { planSync, plannedSteps, shardMinTombstones } from '../../../src/pinset/sync/plan.js'
 import { ShardCountMismatchError } from '../../../src/errors.js'
 import type { ShardSummary } from '../../../src/pinset/types.js'
 
@@ -46,4 +46,11 @@ test('a peer away for a while: only the shards it missed differ', () => {
   const before = Array.from({ length: 1024 }, (_, i) => at(0, '', i % 251))
   const after = before.map((s, i) => i % 100 === 0 ? at(0, '', 255) : s)
   assert.deepEqual(planSync(before, after).exchange, Array.from({ length: 11 }, (_, k) => k * 100))
+})
+
+test('the fewest tombstones worth an epoch is pinset-wide: each shard needs its share, at least 1', () => {
+  assert.equal(shardMinTombstones(1000, 1), 1000)
+  assert.equal(shardMinTombstones(1000, 1024), 1)
+  assert.equal(shardMinTombstones(1000, 16), 63)
+  assert.equal(shardMinTombstones(1, 4096), 1)
 })
