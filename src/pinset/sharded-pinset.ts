@@ -458,8 +458,11 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     if (this.store === undefined) return
     let pins = 0
     for (const id of this.lru.keys()) pins += this.table[id]?.live?.kv.size ?? 0
-    for (const id of [...this.lru.keys()]) {
-      if (pins <= this.init.cachePins || this.lru.size <= 1) break
+    const ids = [...this.lru.keys()]
+    // Never the most recently used: the shard just decoded, which the caller is about to use (shards
+    // that cannot be dropped, ahead of it, would otherwise leave it the one dropped).
+    for (const id of ids.slice(0, -1)) {
+      if (pins <= this.init.cachePins) break
       const n = this.table[id]?.live?.kv.size ?? 0
       if (this.evict(id)) pins -= n
     }
