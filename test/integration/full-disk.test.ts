@@ -246,6 +246,31 @@ test('sharded pinset: a shard dropped from the cache after a put the full disk r
   await again.stop()
 })
 
+test('sharded pinset: while a shard rebuilt on the full disk must stay in the cache, puts in the other shards are still written (the shard a put decodes is not dropped under it)', async (t) => {
+  const disk = await smallDisk(t, '256k')
+  const dir = join(disk, 'pinset')
+  const logger = pino({ level: 'silent' })
+  const p = new ShardedPinSet({ logger }, { dir, trusted: true, shards: SHARDS, cachePins: 2 })
+  await p.start()
+  t.after(async () => { await p.stop() })
+  const acked = Array.from({ length: 40 }, (_, i) => `a${i}`)
+  await p.put(acked.map(record))
+  const rebuilt = 3
+  await fill(join(disk, 'filler'))
+  // Its new epoch's state cannot be written: it stays decoded until it is.
+  await p.rebuild(rebuilt, 'leader')
+  await rm(join(disk, 'filler'))
+  for (let s = 0; s < SHARDS; s++) {
+    if (s === rebuilt) continue
+    const cid = cidIn(s, 'b')
+    await p.put([record(cid)])
+    acked.push(cid)
+    assert.deepEqual(p.get(cid), record(cid), `${cid} (shard ${s}) is in the pinset`)
+  }
+  await afterKill(dir, k => { assert.deepEqual(missing(k, acked), [], 'every acknowledged put survives a kill') })
+  await p.stop()
+})
+
 /** One pin/add of `cids` with a name of the longest size Kubo allows, so that each write is ~3 KB (most of a tmpfs page). */
 async function proxyPin (url: string, cids: string[]): Promise<{ status: number, body: string }> {
   const r = await httpRequest(`${url}/api/v0/pin/add?${cids.map(c => `arg=${c}`).join('&')}&name=${'n'.repeat(255)}`, { method: 'POST' })
