@@ -271,6 +271,38 @@ test('sharded pinset: while a shard rebuilt on the full disk must stay in the ca
   await p.stop()
 })
 
+test('sharded pinset: a shard whose new epoch is written whole (its first write failed on the full disk) loses no put when it leaves the cache or is checkpointed while a later write of it is under way', async (t) => {
+  const disk = await smallDisk(t, '256k')
+  const dir = join(disk, 'pinset')
+  const logger = pino({ level: 'silent' })
+  const p = new ShardedPinSet({ logger }, { dir, trusted: true, shards: SHARDS, cachePins: 2 })
+  await p.start()
+  t.after(async () => { await p.stop() })
+  const acked = Array.from({ length: 40 }, (_, i) => `a${i}`)
+  await p.put(acked.map(record))
+  const rebuilt = 3
+  await fill(join(disk, 'filler'))
+  await p.rebuild(rebuilt, 'leader')
+  await rm(join(disk, 'filler'))
+  // Each put in the shard writes its whole state, one after the other.
+  const first = cidIn(rebuilt, 'c')
+  const second = cidIn(rebuilt, `${first}-`)
+  const writes = [p.put([record(first)]), p.put([record(second)])]
+  await writes[0]
+  // The second write is still under way: reading another shard must not drop this one from the cache...
+  const other = acked.find(c => shardOf(c, SHARDS) !== rebuilt) as string
+  assert.deepEqual(p.get(other), record(other))
+  assert.deepEqual(p.get(second), record(second), 'the shard still has the second put')
+  // ...nor may a checkpoint write it without the second put.
+  const checkpoint = p.checkpoint()
+  await writes[1]
+  await checkpoint
+  acked.push(first, second)
+  assert.deepEqual(missing(p, acked), [])
+  await afterKill(dir, k => { assert.deepEqual(missing(k, acked), [], 'every acknowledged put survives a kill') })
+  await p.stop()
+})
+
 /** One pin/add of `cids` with a name of the longest size Kubo allows, so that each write is ~3 KB (most of a tmpfs page). */
 async function proxyPin (url: string, cids: string[]): Promise<{ status: number, body: string }> {
   const r = await httpRequest(`${url}/api/v0/pin/add?${cids.map(c => `arg=${c}`).join('&')}&name=${'n'.repeat(255)}`, { method: 'POST' })
