@@ -54,6 +54,11 @@ interface Shard {
    * yet, a migration) the shard stays decoded and the next checkpoint writes it.
    */
   diskEpoch: number
+  /**
+   * State writes of this shard started so far. Only the latest one to finish moves `diskEpoch`: an
+   * earlier one lacks the updates written by the later ones, which are nowhere else (not in the WAL).
+   */
+  stateWrites: number
   /** Live pins and tombstones; exact while decoded, as of the last decode otherwise. */
   pins: number
   tombstones: number
@@ -115,6 +120,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
         epoch: meta?.epoch ?? GENESIS,
         pkg: meta?.package,
         diskEpoch: meta?.epoch.n ?? 0,
+        stateWrites: 0,
         pins: meta?.pins ?? 0,
         tombstones: meta?.tombstones ?? 0,
         digest: meta?.digest ?? this.emptyDigest,
@@ -327,9 +333,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
         const seq = await rotated
         const batch: Array<{ shard: number, meta: ShardMeta, state: Uint8Array }> = []
         const flush = async (): Promise<void> => {
-          const entries = batch.splice(0)
-          await store.writeStates(entries)
-          for (const e of entries) this.shard(e.shard).diskEpoch = e.meta.epoch.n
+          await this.writeStates(batch.splice(0))
         }
         for (const id of ids) {
           const s = this.shard(id)
@@ -476,8 +480,11 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     if (this.store === undefined) return
     let pins = 0
     for (const id of this.lru.keys()) pins += this.table[id]?.live?.kv.size ?? 0
-    for (const id of [...this.lru.keys()]) {
-      if (pins <= this.init.cachePins || this.lru.size <= 1) break
+    const ids = [...this.lru.keys()]
+    // Never the most recently used: the shard just decoded, which the caller is about to use (shards
+    // that cannot be dropped, ahead of it, would otherwise leave it the one dropped).
+    for (const id of ids.slice(0, -1)) {
+      if (pins <= this.init.cachePins) break
       const n = this.table[id]?.live?.kv.size ?? 0
       if (this.evict(id)) pins -= n
     }
@@ -523,7 +530,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
       this.recordFrame(s.id, epoch.n, update)
       written = store.append(s.id, update, epoch.n)
     } else {
-      written = store.writeStates([this.stateOf(s, live)]).then(() => { s.diskEpoch = epoch.n })
+      written = this.writeStates([this.stateOf(s, live)])
     }
     if (origin !== LOCAL) written.catch((err: unknown) => { this.log.error({ err, shard: s.id }, 'failed to persist a replicated pinset update') })
     if (origin === LOCAL) {
@@ -536,6 +543,14 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
         this.checkpoint().catch((err: unknown) => { this.log.error({ err }, 'pinset checkpoint failed') })
       }
     }, () => {})
+  }
+
+  /** Writes these shards' states; see `Shard.stateWrites`. */
+  private async writeStates (entries: Array<{ shard: number, meta: ShardMeta, state: Uint8Array }>): Promise<void> {
+    const shards = entries.map(e => this.shard(e.shard))
+    const started = shards.map(s => ++s.stateWrites)
+    await this.requireStore().writeStates(entries)
+    shards.forEach((s, i) => { if (s.stateWrites === started[i]) s.diskEpoch = (entries[i] as typeof entries[number]).meta.epoch.n })
   }
 
   private recordFrame (id: ShardId, epoch: number, update: Uint8Array): void {
@@ -574,7 +589,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     s.digest = undefined
     const persistOnly = this.attach(s, next, false)
     // On failure (disk full) the next write of this epoch writes the state (see persist).
-    await this.requireStore().writeStates([this.stateOf(s, next)]).then(() => { s.diskEpoch = pkg.id.n }, (err: unknown) => {
+    await this.writeStates([this.stateOf(s, next)]).catch((err: unknown) => {
       this.log.error({ err, shard: s.id }, 'cannot write the new pinset epoch to disk yet')
     })
     if (migration !== undefined) {
