@@ -176,9 +176,11 @@ export class PinsetCluster implements Cluster, Startable {
     const now = this.now()
     const candidates = this.candidates()
     const aliveSet = new Set(candidates.map(c => c.peer))
+    // One lookup for the batch: a pinset shard is decoded once, not once per pin.
+    const known = this.c.pinset.getMany(requests.map(r => canonicalCid(r.cid)))
     const records = requests.map((r): PinRecord => {
       const cid = canonicalCid(r.cid)
-      const existing = this.c.pinset.get(cid)
+      const existing = known.get(cid)
       const { min, max } = this.replication(r)
       const userAllocations = r.userAllocations ?? []
       const allocations = r.allocations !== undefined
@@ -222,7 +224,9 @@ export class PinsetCluster implements Cluster, Startable {
   }
 
   async unpinMany (cids: readonly string[], options: { signal?: AbortSignal } = {}): Promise<number> {
-    const keys = cids.map(canonicalCid).filter(k => this.c.pinset.has(k))
+    const all = cids.map(canonicalCid)
+    const known = this.c.pinset.getMany(all)
+    const keys = all.filter(k => known.has(k))
     await this.c.pinset.remove(keys, options)
     this.log.info({ count: keys.length }, 'pins removed from pinset')
     return keys.length

@@ -167,6 +167,19 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
 
   has (cid: string): boolean { return this.decodeFor(cid)?.kv.has(cid) ?? false }
 
+  getMany (cids: readonly string[]): Map<string, PinRecord> {
+    const out = new Map<string, PinRecord>()
+    if (this.store === undefined) return out
+    for (const [id, keys] of this.group(cids, c => c)) {
+      const { kv, codes } = this.decode(id)
+      for (const k of keys) {
+        const v = kv.get(k)
+        if (v !== undefined) out.set(k, decodeRecord(v, codes))
+      }
+    }
+    return out
+  }
+
   /** Every pin, synchronously (tests and small pinsets; walks use `scan`). */
   * list (): IterableIterator<PinRecord> {
     for (const s of this.table) yield * this.shardRecords(s.id)

@@ -27,6 +27,8 @@ export interface PinPage {
 export interface PinSetReader {
   get (cid: string): PinRecord | undefined
   has (cid: string): boolean
+  /** The pins of these CIDs that are in the pinset, decoding each shard involved once (use it for batches). */
+  getMany (cids: readonly string[]): Map<string, PinRecord>
   readonly size: number
   /**
    * Every pin, a batch (a shard) at a time, yielding to the event loop between batches, so that a

@@ -94,6 +94,7 @@ export class YjsPinSet implements PinSet, ReplicatedDoc {
   }
 
   has (cid: string): boolean { return this.cur?.kv.has(cid) ?? false }
+  getMany (cids: readonly string[]): Map<string, PinRecord> { return new Map(cids.flatMap(c => { const r = this.get(c); return r === undefined ? [] : [[c, r] as const] })) }
   /** Every pin, synchronously. Not part of PinSetReader (it blocks on a big pinset): for this class's own scan and tests. */
   * list (): IterableIterator<PinRecord> { const { kv, codes } = this.require(); for (const v of kv.values()) yield decodeRecord(v, codes) }
 

@@ -118,7 +118,7 @@ async function * records (batches: AsyncIterable<readonly PinRecord[]>): AsyncGe
 }
 
 const BULK = { maxLineBytes: 64 * 1024, maxLines: 2_000_000 }
-const BULK_BATCH = 10_000
+const BULK_BATCH = 100_000
 
 export function pinRoutes (cluster: Cluster): Route[] {
   return [
