@@ -39,8 +39,8 @@ const LOCAL = Symbol('local')
 const LOAD = Symbol('load')
 interface RemoteOrigin { remote: string }
 
-/** A decoded shard. */
-interface Live { doc: Y.Doc, kv: YArrayKv, codes: PeerCodes, detach: () => void }
+/** A decoded shard. `base`: the state vector of what its state file held when it was decoded. */
+interface Live { doc: Y.Doc, kv: YArrayKv, codes: PeerCodes, detach: () => void, base?: Uint8Array }
 
 /** What this peer knows of a shard, decoded or not. */
 interface Shard {
@@ -141,8 +141,13 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
   async stop (): Promise<void> {
     const store = this.store
     if (store === undefined) return
-    // A clean stop leaves an empty WAL, so the next start decodes nothing.
-    await this.checkpoint().catch((err: unknown) => { this.log.warn({ err }, 'final pinset checkpoint failed; the WAL is replayed at next start') })
+    // A clean stop leaves an empty WAL, so the next start decodes nothing (a checkpoint already
+    // running leaves out what came after its rotation: a second one writes that).
+    try {
+      for (let i = 0; i < 2 && this.walFrames.size > 0; i++) await this.checkpoint()
+    } catch (err) {
+      this.log.warn({ err }, 'final pinset checkpoint failed; the WAL is replayed at next start')
+    }
     this.store = undefined
     await store.close()
     for (const id of [...this.lru.keys()]) this.drop(id)
@@ -211,6 +216,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
       doc.transact(() => { values = rs.map(r => encodeRecord(r, codes)) }, LOCAL)
       waits.push(...this.writeChunks(id, values, []))
     }
+    this.trim()
     await Promise.all(waits)
   }
 
@@ -221,6 +227,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
       const kv = this.decode(id).kv
       waits.push(...this.writeChunks(id, [], keys.filter(k => kv.has(k))))
     }
+    this.trim()
     await Promise.all(waits)
   }
 
@@ -242,6 +249,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     const { doc } = this.decode(shard)
     const origin: RemoteOrigin = { remote: fromPeer }
     doc.transact(() => { for (const u of updates) Y.applyUpdate(doc, u, origin) }, origin)
+    this.trim()
     return true
   }
 
@@ -315,6 +323,8 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
   async checkpoint (): Promise<void> {
     this.checkpointing ??= (async () => {
       const store = this.requireStore()
+      const started = Date.now()
+      const walBytes = store.walBytes
       try {
         // Updates from here on go to the new segment, and are of the new generation.
         const cut = ++this.generation
@@ -331,7 +341,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
           const live = this.decode(id)
           batch.push(this.stateOf(s, live))
           if (!wasLive) this.evict(id)
-          if (batch.length >= 32) { await flush(); await yieldToLoop() }
+          if (batch.length >= 256) { await flush(); await yieldToLoop() }
         }
         await flush()
         await store.dropSegmentsBefore(seq)
@@ -340,6 +350,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
           if (rest.length === 0) this.walFrames.delete(id)
           else this.walFrames.set(id, rest)
         }
+        this.log.debug({ shards: ids.size, walBytes, ms: Date.now() - started }, 'pinset checkpoint written')
       } finally {
         this.checkpointing = undefined
       }
@@ -413,10 +424,10 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
       }
       if (saved !== undefined) s.stateBytes = saved.state.length
       const frames = (this.walFrames.get(id) ?? []).filter(f => f[1] === s.diskEpoch)
-      live.doc.transact(() => {
-        if (saved !== undefined) Y.applyUpdate(live.doc, saved.state, LOAD)
-        for (const f of frames) Y.applyUpdate(live.doc, f[2], LOAD)
-      }, LOAD)
+      const doc = live.doc
+      if (saved !== undefined) Y.applyUpdate(doc, saved.state, LOAD)
+      live.base = Y.encodeStateVector(doc)
+      if (frames.length > 0) doc.transact(() => { for (const f of frames) Y.applyUpdate(doc, f[2], LOAD) }, LOAD)
     } catch (err) {
       live.doc.destroy()
       live = this.newLive()
@@ -445,6 +456,13 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     s.pins = live.kv.size
     s.tombstones = live.kv.tombstoneCount()
     s.digest ??= digestOf(s.epoch, live.doc)
+    // Its WAL frames become one update (what it holds beyond its state file), so that decoding it
+    // again applies two updates rather than one per write since the last checkpoint.
+    const frames = this.walFrames.get(id)
+    if (frames !== undefined && frames.length > 1 && live.base !== undefined) {
+      const generation = Math.max(...frames.map(f => f[0]))
+      this.walFrames.set(id, [[generation, s.diskEpoch, Y.encodeStateAsUpdate(live.doc, live.base)]])
+    }
     this.drop(id)
     return true
   }
