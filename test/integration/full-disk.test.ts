@@ -303,6 +303,90 @@ test('sharded pinset: a shard whose new epoch is written whole (its first write 
   await p.stop()
 })
 
+/**
+ * Resolves once nothing of `p` is being written: its checkpoint and the store's writes (a copy of its
+ * directory made meanwhile would be no state a crash can leave).
+ */
+async function quiet (p: ShardedPinSet): Promise<void> {
+  const inside = p as unknown as { checkpointing?: Promise<void>, store?: { chain: { idle: () => Promise<void> }, stateChain: { idle: () => Promise<void> } } }
+  await new Promise(resolve => setImmediate(resolve))
+  while (inside.checkpointing !== undefined) await inside.checkpointing.catch(() => {})
+  await inside.store?.stateChain.idle()
+  await inside.store?.chain.idle()
+}
+
+const SEEDS = 20
+test(`sharded pinset on a disk that fills and empties, ${SEEDS} random runs of concurrent puts and removes, checkpoints and shard rebuilds, with a small cache: after a kill at any point every acknowledged put and remove is there`, async (t) => {
+  for (let seed = 1; seed <= SEEDS; seed++) {
+    await t.test(`seed ${seed}`, async (t) => {
+      let x = seed
+      const random = (): number => { x = (x * 1103515245 + 12345) % 2147483648; return x / 2147483648 }
+      const disk = await smallDisk(t, '512k')
+      const dir = join(disk, 'pinset')
+      const logger = pino({ level: 'silent' })
+      const p = new ShardedPinSet({ logger }, { dir, trusted: true, shards: SHARDS, cachePins: 20, walBytes: 16 * 1024 })
+      await p.start()
+      t.after(async () => { await p.stop() })
+      const pinned = new Set<string>()
+      const unpinned = new Set<string>()
+      const check = async (when: string): Promise<void> => {
+        const want = [...pinned]
+        const gone = [...unpinned]
+        await quiet(p)
+        await afterKill(dir, k => {
+          assert.deepEqual(missing(k, want), [], `${when}: acknowledged puts lost`)
+          assert.deepEqual(gone.filter(c => k.has(c)), [], `${when}: acknowledged removes lost`)
+        })
+      }
+      let full = false
+      let n = 0
+      for (let round = 0; round < 40; round++) {
+        const r = random()
+        if (r < 0.15) {
+          if (full) await rm(join(disk, 'filler'))
+          else {
+            // Some room left at times: a checkpoint then fails midway.
+            await writeFile(join(disk, 'spare'), Buffer.alloc(Math.floor(random() * 16) * 4096))
+            await fill(join(disk, 'filler'))
+            await rm(join(disk, 'spare'))
+          }
+          full = !full
+        } else if (r < 0.22) {
+          await p.checkpoint().catch(() => {})
+        } else if (r < 0.27) {
+          await p.rebuild(Math.floor(random() * SHARDS), 'leader').catch(() => {})
+        } else {
+          const writes: Array<Promise<void>> = []
+          const removing = new Set<string>()
+          for (let i = 1 + Math.floor(random() * 6); i > 0; i--) {
+            const victim = [...pinned][Math.floor(random() * pinned.size)]
+            if (random() < 0.2 && victim !== undefined && !removing.has(victim)) {
+              removing.add(victim)
+              // A refused remove may still take effect (written once space is back): the pin is then neither.
+              writes.push(p.remove([victim]).then(() => { unpinned.add(victim) }, () => {}).finally(() => { pinned.delete(victim) }))
+            } else {
+              const cids = Array.from({ length: 1 + Math.floor(random() * 4) }, () => `p${n++}`)
+              writes.push(p.put(cids.map(record)).then(() => { for (const c of cids) pinned.add(c) }, (err: Error) => { assert.equal(err.name, PinsetWriteError.NAME, String(err)) }))
+            }
+          }
+          await Promise.all(writes)
+          if (random() < 0.3) await check(`round ${round}`)
+        }
+      }
+      if (full) await rm(join(disk, 'filler'))
+      await p.put([record('last')])
+      pinned.add('last')
+      await check('at the end')
+      await p.stop()
+      const again = new ShardedPinSet({ logger }, { dir, trusted: true, shards: SHARDS })
+      await again.start()
+      assert.deepEqual(missing(again, [...pinned]), [], 'after a clean restart')
+      assert.deepEqual([...unpinned].filter(c => again.has(c)), [], 'after a clean restart')
+      await again.stop()
+    })
+  }
+})
+
 /** One pin/add of `cids` with a name of the longest size Kubo allows, so that each write is ~3 KB (most of a tmpfs page). */
 async function proxyPin (url: string, cids: string[]): Promise<{ status: number, body: string }> {
   const r = await httpRequest(`${url}/api/v0/pin/add?${cids.map(c => `arg=${c}`).join('&')}&name=${'n'.repeat(255)}`, { method: 'POST' })
