@@ -426,9 +426,11 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
       return s.live
     }
     const store = this.requireStore()
+    // An I/O error reading the state (EMFILE, EIO) is thrown to the caller: starting the shard empty
+    // would have the next checkpoint write that over a good state file.
+    const saved = store.readState(id)
     let live = this.newLive()
     try {
-      const saved = store.readState(id)
       if (saved === undefined && s.diskEpoch !== 0) {
         // The state file went missing or was damaged (set aside by the store): the peers hold the shard.
         s.epoch = GENESIS
