@@ -182,7 +182,8 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
 
   /** Every pin, synchronously (tests and small pinsets; walks use `scan`). */
   * list (): IterableIterator<PinRecord> {
-    for (const s of this.table) yield * this.shardRecords(s.id)
+    // Like scan: an empty shard on disk is not decoded (the tracker lists every second).
+    for (const s of this.table) if (s.live !== undefined || s.pins > 0) yield * this.shardRecords(s.id)
   }
 
   async * scan (options: { signal?: AbortSignal } = {}): AsyncIterable<readonly PinRecord[]> {
