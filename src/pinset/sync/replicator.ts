@@ -306,7 +306,7 @@ export class PinsetReplicator implements Startable {
           this.trust?.ignored(remote, 'sync')
         }
       } else {
-        await this.stateExchange(send, receive, remote)
+        await this.stateExchange(mine, send, receive, remote)
       }
       await stream.close(options)
     } catch (err) {
@@ -322,9 +322,20 @@ export class PinsetReplicator implements Startable {
     return withTimeout([this.stopController.signal], this.init.syncTimeoutMs)
   }
 
-  private async stateExchange (send: (type: number, w: (e: encoding.Encoder) => void) => Promise<void>, receive: () => Promise<decoding.Decoder>, remote: string): Promise<void> {
-    const epoch = this.c.doc.epoch()
-    await send(messageYjsSyncStep1, e => { encoding.writeVarUint8Array(e, this.c.doc.stateVector()) })
+  /**
+   * The y-protocols exchange of one epoch, the one both sides said in HELLO. This peer may move to
+   * another epoch meanwhile (a rebuild, or an offer in a concurrent exchange); its state vector
+   * and diff then come from another document than the one the other side holds, and applied there
+   * they would add a second copy of every entry (carried into the next epoch as this peer's own
+   * writes). So the exchange stops as soon as the document is no longer of `epoch`; the next sync
+   * (the new epoch's nudge, a gap, the anti-entropy timer) settles it.
+   */
+  private async stateExchange (epoch: EpochId, send: (type: number, w: (e: encoding.Encoder) => void) => Promise<void>, receive: () => Promise<decoding.Decoder>, remote: string): Promise<void> {
+    const doc = this.c.doc
+    const stillOurs = (): void => {
+      if (!sameEpoch(doc.epoch(), epoch)) throw new Error(`the pinset moved from epoch ${epoch.n} to ${doc.epoch().n} during the exchange`)
+    }
+    await send(messageYjsSyncStep1, e => { stillOurs(); encoding.writeVarUint8Array(e, doc.stateVector()) })
     let sentStep2 = false
     let gotStep2 = false
     while (!sentStep2 || !gotStep2) {
@@ -332,12 +343,12 @@ export class PinsetReplicator implements Startable {
       const type = decoding.readVarUint(d)
       const payload = decoding.readVarUint8Array(d)
       if (type === messageYjsSyncStep1 && !sentStep2) {
-        await send(messageYjsSyncStep2, e => { encoding.writeVarUint8Array(e, this.c.doc.diff(payload)) })
+        await send(messageYjsSyncStep2, e => { stillOurs(); encoding.writeVarUint8Array(e, doc.diff(payload)) })
         sentStep2 = true
       } else if (type === messageYjsSyncStep2) {
         gotStep2 = true
-        if (this.trust?.isTrusted(remote) === true) this.c.doc.applyRemote([payload], remote, epoch)
-        else this.trust?.ignored(remote, 'sync')
+        if (this.trust?.isTrusted(remote) !== true) this.trust?.ignored(remote, 'sync')
+        else if (!doc.applyRemote([payload], remote, epoch)) stillOurs()
       }
     }
   }
