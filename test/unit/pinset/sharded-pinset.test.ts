@@ -254,6 +254,60 @@ test('an unpin wins over a concurrent rewrite of the same pin by another peer, o
   })
 })
 
+test('the removal is remembered only for removeWinsMs', async () => {
+  await withTwo(async (a, b) => {
+    await a.put([pin('p')])
+    exchange(a, b)
+    await a.put([pin('p', { allocations: ['peerC'] })])
+    await b.remove(['p'])
+    await sleep(5)
+    await converge(a, b)
+    // Without the memory, the rewrite survives: what the removal memory exists to prevent.
+    for (const s of [a, b]) assert.deepEqual(s.get('p')?.allocations, ['peerC'])
+  }, { removeWinsMs: 0 })
+})
+
+test('a pin requested again through a peer that had not yet seen the unpin is kept (a newer request, not a rewrite)', async () => {
+  await withTwo(async (a, b) => {
+    await a.put([pin('p')])
+    exchange(a, b)
+    // The client unpins through b, then pins again through a before a heard of the unpin.
+    await b.remove(['p'])
+    await a.put([pin('p', { name: 'again', updatedAt: 5000 })])
+    await converge(a, b)
+    for (const s of [a, b]) assert.equal(s.get('p')?.name, 'again')
+  })
+})
+
+test('a pinset written by another format version is refused, and nothing of it is moved', async () => {
+  const refused = (version: number) => (err: Error): boolean => err.name === 'InvalidDatastoreVersionError' && new RegExp(`(format|version) ${version}`).test(err.message)
+  await withDir(async (dir) => {
+    const a = await open(dir)
+    await a.put(pins(50))
+    await a.stop()
+    const manifest = join(dir, 'manifest.json')
+    const good = await readFile(manifest, 'utf8')
+    await writeFile(manifest, JSON.stringify({ ...JSON.parse(good), format: 99 }))
+    await assert.rejects(open(dir), refused(99))
+    await writeFile(manifest, good)
+    const state = join(dir, 'shards', (await readdir(join(dir, 'shards')))[0] as string)
+    const bytes = await readFile(state)
+    bytes.writeUInt32BE(99, 8)
+    await writeFile(state, bytes)
+    await assert.rejects(open(dir), refused(99))
+    assert.deepEqual((await readdir(join(dir, 'shards'))).filter(f => f.includes('corrupt')), [], 'another release\'s file is not damage')
+  })
+  // A single-document pinset of an unknown version is not migrated.
+  await withDir(async (dir) => {
+    for (const f of ['pinset.state', 'pinset.log']) await writeFile(join(dir, f), await readFile(new URL(`../../fixtures/pinset-v2/${f}`, import.meta.url)))
+    const state = await readFile(join(dir, 'pinset.state'))
+    state.writeUInt32BE(99, 8)
+    await writeFile(join(dir, 'pinset.state'), state)
+    await assert.rejects(open(dir), refused(99))
+    assert.ok(!(await readdir(dir)).includes('manifest.json'))
+  })
+})
+
 test('a shard rebuilt as a new epoch moves the other peer, carrying its concurrent writes; other shards keep their epoch', async () => {
   await withTwo(async (a, b) => {
     const A = '12D3KooWGzBnM5bWLyGvUXHcCk8R4DKi1HQ2t8ZuY2K5wY7Qn4Ys'
