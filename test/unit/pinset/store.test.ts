@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { PinsetStore } from '../../../src/pinset/store.js'
-import { YjsPinSet } from '../../../src/pinset/index.js'
+import { ShardedPinSet } from '../../../src/pinset/index.js'
 import { InvalidDatastoreVersionError } from '../../../src/errors.js'
 import type { PinRecord } from '../../../src/types.js'
 import { captureLog } from '../../fixtures/log-capture.js'
@@ -122,14 +122,9 @@ function pin (cid: string): PinRecord {
   return { cid, name: cid, mode: 'recursive', replicationMin: -1, replicationMax: -1, allocations: [], metadata: {}, createdAt: 1000, updatedAt: 1000, updatedBy: 'peerA' }
 }
 
-/** A pinset with pins a..c compacted into the state file, and d in the log. */
-async function compacted (dir: string): Promise<void> {
-  const p = new YjsPinSet({ logger: pino({ level: 'silent' }) }, { dir, trusted: true })
-  await p.start()
-  await p.put(['a', 'b', 'c'].map(pin))
-  await p.compact()
-  await p.put([pin('d')])
-  await p.stop()
+/** The format 2 fixture: pins a..c in the state file, then d added and b removed in the log. */
+async function legacy (dir: string): Promise<void> {
+  for (const f of ['pinset.state', 'pinset.log']) await writeFile(join(dir, f), await readFile(new URL(`../../fixtures/pinset-v2/${f}`, import.meta.url)))
 }
 
 for (const [name, damage] of [
@@ -138,16 +133,15 @@ for (const [name, damage] of [
   ['a truncated body', (b: Buffer) => b.subarray(0, b.length - 30)],
   ['a truncated header', (b: Buffer) => b.subarray(0, 10)]
 ] as const) {
-  test(`a state file with ${name}: the pinset starts empty, says so, and keeps both files aside`, async () => {
+  test(`a single-document state file with ${name}: the migration starts the sharded pinset empty, says so, and keeps both files aside`, async () => {
     await withDir(async (dir) => {
-      await compacted(dir)
+      await legacy(dir)
       const path = join(dir, 'pinset.state')
-      const original = await readFile(path)
-      const bad = Buffer.from(original)
+      const bad = await readFile(path)
       const damaged = damage(bad) ?? bad
       await writeFile(path, damaged)
       const { logger, lines } = captureLog()
-      const p = new YjsPinSet({ logger }, { dir, trusted: true })
+      const p = new ShardedPinSet({ logger }, { dir, trusted: true, shards: 4 })
       await p.start()
       try {
         assert.equal(p.size, 0)
@@ -156,35 +150,18 @@ for (const [name, damage] of [
         assert.equal(states.length, 1)
         assert.equal(logs.length, 1)
         assert.deepEqual(await readFile(join(dir, states[0] as string)), damaged, 'the damaged state is kept as it was')
+        assert.deepEqual(await readFile(join(dir, logs[0] as string)), await readFile(new URL('../../fixtures/pinset-v2/pinset.log', import.meta.url)), 'the log is kept as it was')
         assert.ok(lines().some(l => /^pinset state file unreadable \(.+\): moved to pinset\.state\.corrupt-\S+ and pinset\.log\.corrupt-\S+; starting empty and re-syncing from peers$/.test(l)), lines().join('\n'))
-        // It serves and persists new writes.
+        // It serves and persists new writes, in shards.
         await p.put([pin('e')])
       } finally {
         await p.stop()
       }
-      const again = new YjsPinSet({ logger }, { dir, trusted: true })
+      assert.ok((await readdir(dir)).includes('manifest.json'))
+      const again = new ShardedPinSet({ logger }, { dir, trusted: true, shards: 4 })
       await again.start()
       assert.deepEqual([...again.list()].map(r => r.cid), ['e'])
       await again.stop()
     })
   })
 }
-
-test('a version 1 log takes new frames in its own format until the next compaction, and they load', async () => {
-  await withDir(async (dir) => {
-    for (const f of ['pinset.state', 'pinset.log']) await writeFile(join(dir, f), await readFile(new URL(`../../fixtures/pinset-v1/${f}`, import.meta.url)))
-    const logger = pino({ level: 'silent' })
-    const a = new YjsPinSet({ logger }, { dir, trusted: true })
-    await a.start()
-    const before = a.size
-    await a.put([pin('bafkreiaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa9')])
-    await a.stop()
-    assert.equal((await readFile(join(dir, 'pinset.log'))).readUInt32BE(8), 1)
-    const { logger: seen, lines } = captureLog()
-    const b = new YjsPinSet({ logger: seen }, { dir, trusted: true })
-    await b.start()
-    assert.equal(b.size, before + 1)
-    await b.stop()
-    assert.deepEqual(lines(), [], 'nothing dropped')
-  })
-})
