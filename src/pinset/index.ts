@@ -1,4 +1,3 @@
 export type { PinSet, PinSetReader, PinSetWriter, PinSetChange, ShardedDoc, ShardId, ShardSummary, PinPage } from './types.js'
 export { shardOf, encodeCursor, decodeCursor } from './shard-key.js'
 export { ShardedPinSet, type ShardedPinSetInit, type ShardedPinSetComponents } from './sharded-pinset.js'
-export { PINSET_FORMAT_VERSION } from './store.js'
