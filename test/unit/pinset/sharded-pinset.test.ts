@@ -30,6 +30,18 @@ async function open (dir: string, init: Init = {}): Promise<ShardedPinSet> {
   return p
 }
 
+/** What a crash would leave of the pinset in `dir` (no stop, no checkpoint): a copy of its files, opened with `init` and given to `fn`. */
+async function afterCrash (dir: string, fn: (p: ShardedPinSet) => void, init: Init = {}): Promise<void> {
+  const copy = `${dir}-crash`
+  await cp(dir, copy, { recursive: true })
+  try {
+    const p = await open(copy, init)
+    try { fn(p) } finally { await p.stop() }
+  } finally {
+    await rm(copy, { recursive: true, force: true })
+  }
+}
+
 async function withTwo (fn: (a: ShardedPinSet, b: ShardedPinSet) => Promise<void>, bInit: Init = {}): Promise<void> {
   await withDir(async (dir) => {
     await withDir(async (dir2) => {
@@ -91,15 +103,7 @@ test('put resolves only after its WAL frame is on disk', async () => {
       disk.restore()
     }
     // A crash now (no stop, no checkpoint): the frame is in the WAL.
-    const copy = `${dir}-crash`
-    await cp(dir, copy, { recursive: true })
-    try {
-      const b = await open(copy)
-      assert.deepEqual(b.get('durable'), pin('durable'))
-      await b.stop()
-    } finally {
-      await rm(copy, { recursive: true, force: true })
-    }
+    await afterCrash(dir, b => { assert.deepEqual(b.get('durable'), pin('durable')) })
     await a.stop()
   })
 })
@@ -131,17 +135,11 @@ test('a crash before any checkpoint loses nothing: the WAL is replayed into its 
     const a = await open(dir, { cachePins: 50 })
     await a.put(pins(500))
     await a.remove(['k1', 'k2'])
-    const copy = `${dir}-crash`
-    await cp(dir, copy, { recursive: true })
-    try {
-      const b = await open(copy, { cachePins: 50 })
+    await afterCrash(dir, b => {
       assert.equal(b.size, 498)
       assert.equal(b.has('k1'), false)
       assert.deepEqual(b.get('k499'), pin('k499'))
-      await b.stop()
-    } finally {
-      await rm(copy, { recursive: true, force: true })
-    }
+    }, { cachePins: 50 })
     await a.stop()
   })
 })
@@ -408,14 +406,6 @@ test('a shard that must stay decoded (updates waiting for ones it has not seen) 
       assert.deepEqual(b.get(cid), pin(cid), `${cid} (shard ${shard}) is in the pinset`)
     }
     const dir = (b as unknown as { init: { dir: string } }).init.dir
-    const copy = `${dir}-crash`
-    await cp(dir, copy, { recursive: true })
-    try {
-      const c = await open(copy)
-      assert.deepEqual(written.filter(cid => !c.has(cid)), [], 'every put is in the WAL')
-      await c.stop()
-    } finally {
-      await rm(copy, { recursive: true, force: true })
-    }
+    await afterCrash(dir, c => { assert.deepEqual(written.filter(cid => !c.has(cid)), [], 'every put is in the WAL') })
   }, { cachePins: 1 })
 })
