@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { YjsPinSet, ShardedPinSet } from '../src/pinset/index.js'
+import { ShardedPinSet } from '../src/pinset/index.js'
 import type { PinSet } from '../src/pinset/index.js'
 import { StatelessTracker } from '../src/tracker/index.js'
 import { reconcile } from '../src/tracker/reconcile.js'
@@ -80,10 +80,6 @@ async function walks (name: string, pinset: PinSet & { list?: () => Iterable<Pin
 const cids = await makeCids(N, 'walk-bench')
 const dir = await mkdtemp(join(tmpdir(), 'pinmesh-walk-bench-'))
 try {
-  const yjs = new YjsPinSet({ logger }, { dir: join(dir, 'yjs'), trusted: true })
-  await yjs.start()
-  await walks('YjsPinSet (one document)', yjs, cids)
-  await yjs.stop()
   const sharded = new ShardedPinSet({ logger }, { dir: join(dir, 'sharded'), trusted: true })
   await sharded.start()
   await walks('ShardedPinSet (1024 shards)', sharded, cids)

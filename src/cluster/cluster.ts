@@ -625,7 +625,7 @@ export class PinsetCluster implements Cluster, Startable {
           try {
             const allocations = this.c.allocator.allocate({ current, priority: [], blacklist: [dead], min: record.replicationMin, max: record.replicationMax, candidates })
             // updatedAt stays the time of the last request: a re-allocation is not one, and so loses to a
-            // concurrent unpin (see YjsPinSet.removeWins) and to a concurrent change asked for by a user.
+            // concurrent unpin (see ShardedPinSet.removeWins) and to a concurrent change asked for by a user.
             changed.push({ before: record, after: { ...record, allocations, updatedBy: this.c.self } })
           } catch (err) {
             this.log.warn({ err, cid: record.cid }, 'cannot re-allocate a pin of a peer that went down')

@@ -7,7 +7,7 @@ import { NotStartedError } from '../errors.js'
 import { YArrayKv, type KvChange } from './kv.js'
 import { encodeRecord, decodeRecord, encodedCid, PeerCodes } from './record-codec.js'
 import { RecentRemovals } from './recent-removals.js'
-import { PinsetStore } from './store.js'
+import { readLegacyPinset } from './store.js'
 import { ShardStore, type ShardMeta } from './shard-store.js'
 import { shardOf, encodeCursor, decodeCursor } from './shard-key.js'
 import { GENESIS, buildEpoch, migrate, compareEpochs, sameEpoch, encodePackage, decodePackage, needsCompaction, type EpochId, type EpochPackage } from './epoch.js'
@@ -681,8 +681,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
    */
   private async migrateLegacy (): Promise<void> {
     const started = Date.now()
-    const { store: legacy, loaded } = await PinsetStore.open(this.init.dir, this.log)
-    await legacy.close()
+    const loaded = await readLegacyPinset(this.init.dir, this.log)
     const doc = new Y.Doc()
     const kv = new YArrayKv(doc, { resolveConflicts: false })
     const codes = new PeerCodes(doc)

@@ -61,32 +61,6 @@ export interface PinSetWriter {
   remove (cids: readonly string[], options?: { signal?: AbortSignal }): Promise<void>
 }
 
-/** The replicated document as the sync layer sees it. */
-export interface ReplicatedDoc {
-  /** The current epoch (see epoch.ts). Updates and state vectors belong to one epoch. */
-  epoch (): EpochId
-  stateVector (): Uint8Array
-  /** Everything the holder of `stateVector` lacks, as one Yjs update. */
-  diff (stateVector: Uint8Array): Uint8Array
-  /**
-   * Applies updates of `epoch` received from `fromPeer` (already checked for trust) in one
-   * transaction. Returns false, applying nothing, when `epoch` is not the current one.
-   */
-  applyRemote (updates: readonly Uint8Array[], fromPeer: string, epoch: EpochId): boolean
-  /** True when applied updates wait for updates this peer has not seen yet. */
-  hasMissingDependencies (): boolean
-  /** Calls `fn` with each local update (and its epoch) once it is on disk, for broadcasting. */
-  onLocalUpdate (fn: (update: Uint8Array, epoch: EpochId) => void): () => void
-  /** The package and state that move a peer from the previous epoch here; undefined at epoch 0. */
-  epochOffer (): EpochOffer | undefined
-  /** Moves to a newer epoch offered by `fromPeer` (trusted), carrying this peer's changes across. */
-  adoptEpoch (offer: EpochOffer, fromPeer: string): Promise<boolean>
-  /** Live pins and tombstones, to decide on a rebuild. */
-  compactionFigures (): { pins: number, tombstones: number }
-  /** Rebuilds the document from live entries as a new epoch led by `leader` (this peer). */
-  rebuild (leader: string): Promise<EpochId>
-}
-
 /** A shard's index, 0 ≤ shard < ShardedDoc.shards. A pin's shard is shardOf(cid, shards). */
 export type ShardId = number
 

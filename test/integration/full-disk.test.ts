@@ -12,82 +12,15 @@ import { startPinmesh, newSecret, PINMESH_BIN } from '../fixtures/pinmesh.js'
 import { httpRequest } from '../fixtures/http.js'
 import { waitFor } from '../fixtures/wait-for.js'
 import { smallDisk, fill } from '../fixtures/small-disk.js'
-import { PinsetStore } from '../../src/pinset/store.js'
-import { YjsPinSet, ShardedPinSet, shardOf } from '../../src/pinset/index.js'
+import { ShardedPinSet, shardOf } from '../../src/pinset/index.js'
 import { PinsetWriteError } from '../../src/errors.js'
 import type { PinRecord } from '../../src/types.js'
 
 // A real full disk: a small tmpfs as the data directory, filled up (test/fixtures/small-disk.ts).
 
-test('store: frames torn by a full disk are never acknowledged, and none acknowledged after is lost', async (t) => {
-  const disk = await smallDisk(t, '256k')
-  const dir = join(disk, 'pinset')
-  const log = pino({ level: 'silent' })
-  const { store } = await PinsetStore.open(dir, log)
-  const acked: number[] = []
-  const failed: unknown[] = []
-  await store.append(Buffer.alloc(1000, 0), 0)
-  acked.push(0)
-  await fill(join(disk, 'filler'))
-  // The log's last page still has room for a few frames, then one is cut short, then none fits.
-  for (let i = 1; i < 20; i++) {
-    try { await store.append(Buffer.alloc(1000, i), 0); acked.push(i) } catch (err) { failed.push(err) }
-  }
-  assert.ok(failed.length > 0, 'some appends failed on the full disk')
-  for (const err of failed) assert.match(String(err), /PinsetWriteError: cannot write the pinset to disk: ENOSPC/)
-  await rm(join(disk, 'filler'))
-  for (let i = 100; i < 103; i++) { await store.append(Buffer.alloc(1000, i), 0); acked.push(i) }
-  await store.close()
-  const { store: again, loaded } = await PinsetStore.open(dir, log)
-  await again.close()
-  const found = loaded.updates.map(u => u[0] as number)
-  assert.deepEqual(acked.filter(i => !found.includes(i)), [], `acknowledged frames found after reopening: ${found.join(',')}`)
-  // The failed ones were written once space came back (the in-memory document holds them).
-  assert.deepEqual(found, [...Array(20).keys(), 100, 101, 102])
-})
-
 function record (cid: string): PinRecord {
   return { cid, name: 'x'.repeat(900), mode: 'recursive', replicationMin: -1, replicationMax: -1, allocations: [], metadata: {}, createdAt: 1000, updatedAt: 1000, updatedBy: 'peerA' }
 }
-
-test('pinset: a put the full disk refused is written once space is back, so the acknowledged puts after it (which build on it) survive a restart, across an epoch rebuild', async (t) => {
-  const disk = await smallDisk(t, '256k')
-  const dir = join(disk, 'pinset')
-  const logger = pino({ level: 'silent' })
-  let p = new YjsPinSet({ logger }, { dir, trusted: true })
-  await p.start()
-  const acked: string[] = []
-  await p.put([record('a0')])
-  acked.push('a0')
-  await fill(join(disk, 'filler'))
-  let refused = 0
-  for (let i = 1; i < 12; i++) {
-    try { await p.put([record(`a${i}`)]); acked.push(`a${i}`) } catch (err) { refused++; assert.equal((err as Error).name, 'PinsetWriteError') }
-  }
-  assert.ok(refused > 0)
-  await rm(join(disk, 'filler'))
-  for (const cid of ['c0', 'c1']) { await p.put([record(cid)]); acked.push(cid) }
-  const restart = async (): Promise<string[]> => {
-    await p.stop()
-    p = new YjsPinSet({ logger }, { dir, trusted: true })
-    await p.start()
-    return [...p.list()].map(r => r.cid)
-  }
-  t.after(async () => { await p.stop() })
-  let have = await restart()
-  assert.deepEqual(acked.filter(c => !have.includes(c)), [], `after a restart: ${have.join(',')}`)
-
-  // A new epoch while the disk is full: its state cannot be written yet, nor anything of it.
-  await fill(join(disk, 'filler'))
-  await p.rebuild('leader')
-  await assert.rejects(p.put([record('b0')]), { name: 'PinsetWriteError' })
-  await rm(join(disk, 'filler'))
-  await p.put([record('d0')])
-  acked.push('d0')
-  have = await restart()
-  assert.equal(p.epoch().n, 1)
-  assert.deepEqual(acked.filter(c => !have.includes(c)), [], `after a restart on the new epoch: ${have.join(',')}`)
-})
 
 /**
  * What a crash would leave of the pinset in `dir` (no stop, no final checkpoint): a copy of its files,

@@ -8,7 +8,7 @@ import { waitFor } from '../fixtures/wait-for.js'
 // Heavy pin/unpin churn must not leave the pinset bigger than a fresh one of the same live size:
 // the compaction leader rebuilds it as a new epoch and every peer moves to it.
 
-// A short removal memory (see YjsPinSet.removeWins), so that its lapse can be seen before the figures are taken.
+// A short removal memory (see ShardedPinSet.removeWins), so that its lapse can be seen before the figures are taken.
 // The log is folded into the state as soon as it outgrows it (by default only past 8 MiB), so that the disk figure
 // is the state's: an update received after the new epoch (seen once: a whole state's worth) otherwise sits in the log.
 const ARGS = ['--pinset-compact-check-interval', '500ms', '--pinset-compact-min-interval', '0s', '--pinset-sync-interval', '1s', '--pinset-remove-wins', '5s', '--pinset-compact-log-bytes', '4096']

@@ -30,6 +30,18 @@ async function open (dir: string, init: Init = {}): Promise<ShardedPinSet> {
   return p
 }
 
+/** What a crash would leave of the pinset in `dir` (no stop, no checkpoint): a copy of its files, opened with `init` and given to `fn`. */
+async function afterCrash (dir: string, fn: (p: ShardedPinSet) => void, init: Init = {}): Promise<void> {
+  const copy = `${dir}-crash`
+  await cp(dir, copy, { recursive: true })
+  try {
+    const p = await open(copy, init)
+    try { fn(p) } finally { await p.stop() }
+  } finally {
+    await rm(copy, { recursive: true, force: true })
+  }
+}
+
 async function withTwo (fn: (a: ShardedPinSet, b: ShardedPinSet) => Promise<void>, bInit: Init = {}): Promise<void> {
   await withDir(async (dir) => {
     await withDir(async (dir2) => {
@@ -91,15 +103,7 @@ test('put resolves only after its WAL frame is on disk', async () => {
       disk.restore()
     }
     // A crash now (no stop, no checkpoint): the frame is in the WAL.
-    const copy = `${dir}-crash`
-    await cp(dir, copy, { recursive: true })
-    try {
-      const b = await open(copy)
-      assert.deepEqual(b.get('durable'), pin('durable'))
-      await b.stop()
-    } finally {
-      await rm(copy, { recursive: true, force: true })
-    }
+    await afterCrash(dir, b => { assert.deepEqual(b.get('durable'), pin('durable')) })
     await a.stop()
   })
 })
@@ -131,17 +135,11 @@ test('a crash before any checkpoint loses nothing: the WAL is replayed into its 
     const a = await open(dir, { cachePins: 50 })
     await a.put(pins(500))
     await a.remove(['k1', 'k2'])
-    const copy = `${dir}-crash`
-    await cp(dir, copy, { recursive: true })
-    try {
-      const b = await open(copy, { cachePins: 50 })
+    await afterCrash(dir, b => {
       assert.equal(b.size, 498)
       assert.equal(b.has('k1'), false)
       assert.deepEqual(b.get('k499'), pin('k499'))
-      await b.stop()
-    } finally {
-      await rm(copy, { recursive: true, force: true })
-    }
+    }, { cachePins: 50 })
     await a.stop()
   })
 })
@@ -254,6 +252,60 @@ test('an unpin wins over a concurrent rewrite of the same pin by another peer, o
   })
 })
 
+test('the removal is remembered only for removeWinsMs', async () => {
+  await withTwo(async (a, b) => {
+    await a.put([pin('p')])
+    exchange(a, b)
+    await a.put([pin('p', { allocations: ['peerC'] })])
+    await b.remove(['p'])
+    await sleep(5)
+    await converge(a, b)
+    // Without the memory, the rewrite survives: what the removal memory exists to prevent.
+    for (const s of [a, b]) assert.deepEqual(s.get('p')?.allocations, ['peerC'])
+  }, { removeWinsMs: 0 })
+})
+
+test('a pin requested again through a peer that had not yet seen the unpin is kept (a newer request, not a rewrite)', async () => {
+  await withTwo(async (a, b) => {
+    await a.put([pin('p')])
+    exchange(a, b)
+    // The client unpins through b, then pins again through a before a heard of the unpin.
+    await b.remove(['p'])
+    await a.put([pin('p', { name: 'again', updatedAt: 5000 })])
+    await converge(a, b)
+    for (const s of [a, b]) assert.equal(s.get('p')?.name, 'again')
+  })
+})
+
+test('a pinset written by another format version is refused, and nothing of it is moved', async () => {
+  const refused = (version: number) => (err: Error): boolean => err.name === 'InvalidDatastoreVersionError' && new RegExp(`(format|version) ${version}`).test(err.message)
+  await withDir(async (dir) => {
+    const a = await open(dir)
+    await a.put(pins(50))
+    await a.stop()
+    const manifest = join(dir, 'manifest.json')
+    const good = await readFile(manifest, 'utf8')
+    await writeFile(manifest, JSON.stringify({ ...JSON.parse(good), format: 99 }))
+    await assert.rejects(open(dir), refused(99))
+    await writeFile(manifest, good)
+    const state = join(dir, 'shards', (await readdir(join(dir, 'shards')))[0] as string)
+    const bytes = await readFile(state)
+    bytes.writeUInt32BE(99, 8)
+    await writeFile(state, bytes)
+    await assert.rejects(open(dir), refused(99))
+    assert.deepEqual((await readdir(join(dir, 'shards'))).filter(f => f.includes('corrupt')), [], 'another release\'s file is not damage')
+  })
+  // A single-document pinset of an unknown version is not migrated.
+  await withDir(async (dir) => {
+    for (const f of ['pinset.state', 'pinset.log']) await writeFile(join(dir, f), await readFile(new URL(`../../fixtures/pinset-v2/${f}`, import.meta.url)))
+    const state = await readFile(join(dir, 'pinset.state'))
+    state.writeUInt32BE(99, 8)
+    await writeFile(join(dir, 'pinset.state'), state)
+    await assert.rejects(open(dir), refused(99))
+    assert.ok(!(await readdir(dir)).includes('manifest.json'))
+  })
+})
+
 test('a shard rebuilt as a new epoch moves the other peer, carrying its concurrent writes; other shards keep their epoch', async () => {
   await withTwo(async (a, b) => {
     const A = '12D3KooWGzBnM5bWLyGvUXHcCk8R4DKi1HQ2t8ZuY2K5wY7Qn4Ys'
@@ -354,14 +406,6 @@ test('a shard that must stay decoded (updates waiting for ones it has not seen) 
       assert.deepEqual(b.get(cid), pin(cid), `${cid} (shard ${shard}) is in the pinset`)
     }
     const dir = (b as unknown as { init: { dir: string } }).init.dir
-    const copy = `${dir}-crash`
-    await cp(dir, copy, { recursive: true })
-    try {
-      const c = await open(copy)
-      assert.deepEqual(written.filter(cid => !c.has(cid)), [], 'every put is in the WAL')
-      await c.stop()
-    } finally {
-      await rm(copy, { recursive: true, force: true })
-    }
+    await afterCrash(dir, c => { assert.deepEqual(written.filter(cid => !c.has(cid)), [], 'every put is in the WAL') })
   }, { cachePins: 1 })
 })
