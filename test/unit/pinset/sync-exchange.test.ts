@@ -1,58 +1,21 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import type { Logger } from '../../../src/logger.js'
-import type { PinRecord } from '../../../src/types.js'
-import { ShardedPinSet, shardOf, type ShardedDoc } from '../../../src/pinset/index.js'
+import { shardOf, type ShardedDoc } from '../../../src/pinset/index.js'
 import { PinsetReplicator, type PinsetReplicatorInit } from '../../../src/pinset/sync/index.js'
 import { planSync } from '../../../src/pinset/sync/plan.js'
 import { encodeCatchUp, pinsetTopic } from '../../../src/pinset/sync/wire.js'
 import { startTestNet, randomSecret } from '../../fixtures/net.js'
 import { makeCids } from '../../fixtures/cids.js'
 import { waitFor } from '../../fixtures/wait-for.js'
+import { onEnd, pin, openShards, startReplicator, type Shards } from '../../fixtures/pinset-sync.js'
 import type { ClusterNet } from '../../../src/net/index.js'
 
 // Two in-process peers on 127.0.0.1 (real libp2p, real ShardedPinSets on disk) running catch-up exchanges.
 
 const silent = pino({ level: 'silent' })
-
-/**
- * Cleanups run last-registered first (replicators stop before the pinsets they read), whatever
- * order node:test gives its `after` hooks.
- */
-const cleanups = new WeakMap<TestContext, Array<() => Promise<void>>>()
-function onEnd (t: TestContext, fn: () => Promise<void>): void {
-  let list = cleanups.get(t)
-  if (list === undefined) {
-    const fns: Array<() => Promise<void>> = []
-    list = fns
-    cleanups.set(t, fns)
-    t.after(async () => { for (const f of fns.reverse()) await f() })
-  }
-  list.push(fn)
-}
-
-function pin (cid: string, by = 'peerA'): PinRecord {
-  return { cid, name: `n-${cid.slice(-6)}`, mode: 'recursive', replicationMin: 1, replicationMax: 2, allocations: [by], metadata: {}, createdAt: 1000, updatedAt: 1000, updatedBy: by }
-}
-
-/** A sharded pinset of `shards` shards in a temporary directory, removed when the test ends. */
-type Shards = ShardedPinSet & { readonly doc: ShardedDoc }
-
-async function openShards (t: TestContext, shards: number): Promise<Shards> {
-  const dir = await mkdtemp(join(tmpdir(), 'pinmesh-sync-'))
-  const pins = new ShardedPinSet({ logger: silent }, { dir, trusted: true, shards })
-  await pins.start()
-  onEnd(t, async () => {
-    await pins.stop()
-    await rm(dir, { recursive: true, force: true })
-  })
-  return Object.assign(pins, { doc: pins })
-}
 
 interface Peer { net: ClusterNet, pins: Shards, replicator: PinsetReplicator, id: string }
 
@@ -66,13 +29,6 @@ async function startPeer (t: TestContext, secret: string, pins: Shards, init: Pa
   const net = await startTestNet(t, { secret })
   const replicator = await startReplicator(t, net, pins, init, logger)
   return { net, pins, replicator, id: net.peerId }
-}
-
-async function startReplicator (t: TestContext, net: ClusterNet, pins: Shards, init: Partial<PinsetReplicatorInit> = {}, logger: Logger = silent): Promise<PinsetReplicator> {
-  const replicator = new PinsetReplicator({ libp2p: net.libp2p, doc: pins.doc, logger }, { clusterName: 'test', trustedPeers: ['*'], syncIntervalMs: 3_600_000, ...init })
-  await replicator.start()
-  onEnd(t, async () => { await replicator.stop() })
-  return replicator
 }
 
 /** Connects `b` to `a` and waits until the exchange that connection starts (by the dialer, b) is over. */
