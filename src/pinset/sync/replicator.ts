@@ -38,7 +38,8 @@ export interface PinsetReplicatorInit {
   maxSyncBytes?: number
   /**
    * Most shards whose step 1 waits for its answer at a time in an exchange: deep enough to keep the
-   * stream busy, shallow enough that the other side encodes one diff at a time. @default 8
+   * stream busy across round trips (the other side still encodes one diff at a time, and the
+   * stream's flow control bounds the diffs in transit). @default 32
    */
   syncWindow?: number
   /** How often the compaction leader checks for tombstones. @default 10000 */
@@ -129,7 +130,7 @@ export class PinsetReplicator implements Startable {
       syncIntervalMs: 30_000,
       syncTimeoutMs: 120_000,
       maxSyncBytes: 1 << 30,
-      syncWindow: 8,
+      syncWindow: 32,
       compactCheckIntervalMs: 10_000,
       compactMinTombstones: 1000,
       compactMinIntervalMs: 60_000,
@@ -503,8 +504,15 @@ export class PinsetReplicator implements Startable {
         stream.abort(err instanceof Error ? err : new Error(String(err)))
         wakeUp()
       }
+      // Stopping or the inactivity limit ends the exchange even while the reader waits on the doc
+      // (adopting an epoch), which no signal reaches: a hung exchange would hold every later sync
+      // with this peer (syncWith returns the running one).
+      const aborted = new Promise<void>(resolve => {
+        if (signal.aborted) resolve()
+        else signal.addEventListener('abort', () => { resolve() }, { once: true })
+      }).then(() => { fail(signal.reason) })
       try {
-        await Promise.all([writer().catch(fail), reader().catch(fail)])
+        await Promise.race([Promise.all([writer().catch(fail), reader().catch(fail)]), aborted])
       } finally {
         for (const shard of asked) this.asking.delete(shard)
       }
