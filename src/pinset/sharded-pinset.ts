@@ -255,8 +255,22 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
   }
 
   epoch (shard: ShardId): EpochId { return this.shard(shard).epoch }
-  stateVector (shard: ShardId): Uint8Array { return this.withShard(shard, l => Y.encodeStateVector(l.doc)) }
-  diff (shard: ShardId, stateVector: Uint8Array): Uint8Array { return this.withShard(shard, l => Y.encodeStateAsUpdate(l.doc, stateVector)) }
+  stateVector (shard: ShardId): Uint8Array {
+    // A late joiner asks for every shard it never had: no document to decode for those.
+    if (this.neverWritten(shard)) return EMPTY_STATE_VECTOR
+    return this.withShard(shard, l => Y.encodeStateVector(l.doc))
+  }
+
+  diff (shard: ShardId, stateVector: Uint8Array): Uint8Array {
+    if (this.neverWritten(shard)) return EMPTY_UPDATE
+    return this.withShard(shard, l => Y.encodeStateAsUpdate(l.doc, stateVector))
+  }
+
+  /** A shard with nothing on disk or in memory: an empty document of the genesis epoch. */
+  private neverWritten (shard: ShardId): boolean {
+    const s = this.shard(shard)
+    return s.live === undefined && s.epoch.n === 0 && s.diskEpoch === 0 && s.stateBytes === 0 && s.pins === 0 && s.tombstones === 0 && !this.walFrames.has(shard) && this.table[shard]?.digest === this.emptyDigest
+  }
 
   applyRemote (shard: ShardId, updates: readonly Uint8Array[], fromPeer: string, epoch: EpochId): boolean {
     if (!sameEpoch(epoch, this.shard(shard).epoch)) return false
@@ -712,6 +726,9 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     this.log.info({ pins: records.length, ms: Date.now() - started }, 'pinset migrated from the single-document format to shards')
   }
 }
+
+const EMPTY_STATE_VECTOR = Y.encodeStateVector(new Y.Doc())
+const EMPTY_UPDATE = Y.encodeStateAsUpdate(new Y.Doc())
 
 /** 16 bytes naming a shard's exact content: its epoch and its Yjs snapshot (inserted and deleted elements). */
 function digestOf (epoch: EpochId, doc: Y.Doc): Uint8Array {
