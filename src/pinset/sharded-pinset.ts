@@ -144,7 +144,8 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     // A clean stop leaves an empty WAL, so the next start decodes nothing (a checkpoint already
     // running leaves out what came after its rotation: a second one writes that).
     try {
-      for (let i = 0; i < 2 && this.walFrames.size > 0; i++) await this.checkpoint()
+      clearTimeout(this.checkpointTimer)
+      for (let i = 0; i < 2 && (this.walFrames.size > 0 || this.table.some(s => s.diskEpoch !== s.epoch.n)); i++) await this.checkpoint()
     } catch (err) {
       this.log.warn({ err }, 'final pinset checkpoint failed; the WAL is replayed at next start')
     }
@@ -388,6 +389,17 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
 
   // Internals.
 
+  private checkpointTimer?: NodeJS.Timeout
+
+  private scheduleCheckpoint (): void {
+    this.checkpointTimer ??= setTimeout(() => {
+      this.checkpointTimer = undefined
+      if (this.store === undefined) return
+      this.checkpoint().catch((err: unknown) => { this.log.error({ err }, 'pinset checkpoint failed; new epochs are written with the next write to their shards') })
+    }, 200)
+    this.checkpointTimer.unref()
+  }
+
   private requireStore (): ShardStore {
     if (this.store === undefined) throw new NotStartedError('pinset is not started')
     return this.store
@@ -618,10 +630,11 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     s.live = next
     s.digest = undefined
     const persistOnly = this.attach(s, next, false)
-    // On failure (disk full) the next write of this epoch writes the state (see persist).
-    await this.writeStates([this.stateOf(s, next)]).catch((err: unknown) => {
-      this.log.error({ err, shard: s.id }, 'cannot write the new pinset epoch to disk yet')
-    })
+    // The new epoch's state is written by a checkpoint shortly (many shards rebuilt or adopted at
+    // once share its fsyncs); until then the shard stays decoded, and a write to it writes its whole
+    // state before it is acknowledged (see persist). A crash before that only brings back the old
+    // epoch, whose acknowledged pins are on disk, and the peers offer the new one again.
+    this.scheduleCheckpoint()
     if (migration !== undefined) {
       // Peer codes are per document: carried values are rewritten with the new document's codes.
       let sets: string[] = []
