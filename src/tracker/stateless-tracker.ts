@@ -39,12 +39,15 @@ interface OpExtra {
 /**
  * One pin or unpin to do. Kept small: a million pins queued at once are a million of these, so
  * type, phase, priority and mode share one number, the rarely set fields live in `extra`, and
- * the pin's record is not kept (its updatedAt is read from the pinset when a retry is queued).
+ * the pin's record is not kept, only its updatedAt (for the priority lane of a retry: reading it
+ * back from the pinset may decode a whole shard).
  */
 class Operation {
   readonly cid: string
   attempts: number
   updatedAt: number
+  /** The pin's updatedAt when this operation was made. */
+  requestedAt = 0
   /** bit 0: unpin; bits 1-2: phase; bit 3: priority; bit 4: direct mode. */
   private bits: number
   private extra?: OpExtra
@@ -378,12 +381,13 @@ export class StatelessTracker implements PinTracker {
     this.finished.delete(record.cid)
     const existing = this.ops.get(record.cid)
     if (existing !== undefined) {
-      if (existing.type === type && existing.phase !== 'error') { existing.setPin(record); return }
+      if (existing.type === type && existing.phase !== 'error') { existing.setPin(record); existing.requestedAt = record.updatedAt; return }
       // An operation of the other kind (or a failed one) is replaced; a running pin is cancelled.
       this.drop(existing)
     }
     const attempts = existing?.type === type ? existing.attempts : 0
     const op = new Operation(record.cid, type, record, attempts, this.now())
+    op.requestedAt = record.updatedAt
     if (this.waiting >= this.init.maxQueueSize) {
       op.phase = 'error'
       op.error = new QueueFullError(`${type} operation queue is full (${this.init.maxQueueSize}); raise tracker.maxQueueSize`).message
@@ -396,14 +400,14 @@ export class StatelessTracker implements PinTracker {
     this.push(op, record.updatedAt)
   }
 
-  /** `requestedAt`: the pin's updatedAt, for the priority lane (read from the pinset if not given). */
+  /** `requestedAt`: the pin's updatedAt, for the priority lane (the operation's own if not given). */
   private push (op: Operation, requestedAt?: number): void {
     op.phase = 'queued'
     op.updatedAt = this.now()
     this.waiting++
     if (op.type === 'unpin') this.unpinLane.push(op)
     else {
-      op.priority = isPriority({ updatedAt: requestedAt ?? this.c.pinset.get(op.cid)?.updatedAt ?? 0 }, op.attempts, this.now(), this.init.priorityMaxAgeMs, this.init.priorityMaxRetries)
+      op.priority = isPriority({ updatedAt: requestedAt ?? op.requestedAt }, op.attempts, this.now(), this.init.priorityMaxAgeMs, this.init.priorityMaxRetries)
       ;(op.priority ? this.priorityLane : this.normalLane).push(op)
     }
     this.notify(op.cid)

@@ -52,9 +52,13 @@ export function plannedSteps (plan: SyncPlan, wantsAnswers: boolean): PlannedSte
 }
 
 /**
- * A shard's share of the pinset-wide fewest tombstones worth new epochs (at least 1): shards fill
- * evenly (by a hash of the CID), so the figure keeps its meaning whatever the shard count.
+ * A shard's share of the pinset-wide fewest tombstones worth new epochs: shards fill evenly (by a
+ * hash of the CID), so the figure keeps its meaning whatever the shard count. At least
+ * MIN_SHARD_TOMBSTONES (unless the pinset-wide figure is set lower): a new epoch costs every peer a state write and an epoch move, which a few
+ * tombstones (each re-allocation leaves one) are not worth.
  */
+const MIN_SHARD_TOMBSTONES = 32
+
 export function shardMinTombstones (pinsetMin: number, shards: number): number {
-  return Math.max(1, Math.ceil(pinsetMin / shards))
+  return Math.max(Math.min(MIN_SHARD_TOMBSTONES, pinsetMin), Math.ceil(pinsetMin / shards))
 }

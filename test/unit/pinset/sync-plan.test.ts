@@ -50,7 +50,8 @@ test('a peer away for a while: only the shards it missed differ', () => {
 
 test('the fewest tombstones worth an epoch is pinset-wide: each shard needs its share, at least 1', () => {
   assert.equal(shardMinTombstones(1000, 1), 1000)
-  assert.equal(shardMinTombstones(1000, 1024), 1)
+  assert.equal(shardMinTombstones(1000, 1024), 32, 'a few tombstones per shard are not worth an epoch')
+  assert.equal(shardMinTombstones(10, 1024), 10)
   assert.equal(shardMinTombstones(1000, 16), 63)
   assert.equal(shardMinTombstones(1, 4096), 1)
 })
