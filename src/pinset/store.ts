@@ -1,8 +1,11 @@
-import { open, rename, mkdir, readFile, rm, copyFile, type FileHandle } from 'node:fs/promises'
+import { open, mkdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
-import { InvalidDatastoreVersionError, PinsetWriteError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import {
+  HEADER_BYTES, JobChain, LogTail, cutLogTail, fileHeader, headerProblem, isEpochMeta, moveAside, parseStateFile,
+  readOptional, scanFrames, stateChunks, writeAtomically, writeError
+} from './files.js'
 
 /**
  * Bump when the on-disk layout changes; a peer refuses to start on a version it does not know.
@@ -14,7 +17,6 @@ const READABLE_VERSIONS = [1, 2]
 
 const STATE_MAGIC = Buffer.from('PMSTATE\0')
 const LOG_MAGIC = Buffer.from('PMLOG\0\0\0')
-const HEADER_BYTES = 12
 
 /** What the state file says about the document it holds. */
 export interface StateMeta {
@@ -54,23 +56,21 @@ export interface LoadedPinset {
 export class PinsetStore {
   private readonly dir: string
   private readonly log: Logger
-  private handle?: FileHandle
-  private chain: Promise<void> = Promise.resolve()
+  private tail?: LogTail
+  private readonly chain: JobChain
   private batch: Array<{ frame: Buffer, resolve: () => void, reject: (err: unknown) => void }> = []
   /** Frames whose write failed, written again before any newer frame (see the class comment). */
   private retry: Buffer[] = []
-  /** The log may end past `logSize` (a failed write): cut it back before writing. */
-  private torn = false
   /** Format version of the open log; frames are written in its format. */
   private logVersion = PINSET_FORMAT_VERSION
   private stateEpochN = 0
-  private logSize = 0
   private stateSize = 0
   private closed = false
 
   private constructor (dir: string, log: Logger) {
     this.dir = dir
     this.log = log
+    this.chain = new JobChain((err) => { log.error({ err }, 'pinset store write failed') })
   }
 
   /** Opens (creating if needed) the store in `dir` and returns what it holds. */
@@ -81,7 +81,7 @@ export class PinsetStore {
     return { store, loaded }
   }
 
-  get logBytes (): number { return this.logSize }
+  get logBytes (): number { return this.tail?.size ?? 0 }
   get stateBytes (): number { return this.stateSize }
   /**
    * The epoch number of the state on disk. Log frames of another epoch are skipped on load, so an
@@ -103,7 +103,7 @@ export class PinsetStore {
     frame.set(update, 12)
     const { promise, resolve, reject } = Promise.withResolvers<void>()
     this.batch.push({ frame, resolve, reject })
-    if (this.batch.length === 1) this.enqueue(async () => { await this.flush() }).catch(() => { /* reported to every waiter */ })
+    if (this.batch.length === 1) this.chain.run(async () => { await this.flush() }).catch(() => { /* reported to every waiter */ })
     return await promise
   }
 
@@ -113,35 +113,34 @@ export class PinsetStore {
    * an update the state already holds is harmless in Yjs.
    */
   async compact (state: () => Uint8Array, meta: StateMeta): Promise<void> {
-    await this.enqueue(async () => {
-      const json = Buffer.from(JSON.stringify({ epoch: meta.epoch }))
-      const pkg = meta.package ?? new Uint8Array(0)
+    await this.chain.run(async () => {
       const bytes = state()
-      const head = Buffer.concat([u32(json.length), json, u32(pkg.length), pkg])
-      // The state is written as it is, not concatenated with the rest: at a million pins it is ~100 MB.
       try {
-        await this.writeAtomically('pinset.state', STATE_MAGIC, Buffer.concat([u32(crc32(bytes, crc32(head))), head]), bytes)
+        await writeAtomically(this.dir, 'pinset.state', [fileHeader(STATE_MAGIC, PINSET_FORMAT_VERSION), ...stateChunks({ epoch: meta.epoch }, meta.package, bytes)])
       } catch (err) {
-        throw new PinsetWriteError(`cannot write the pinset to disk: ${(err as Error).message}`, { cause: err })
+        throw writeError(err)
       }
       this.stateSize = bytes.length
       this.stateEpochN = meta.epoch.n
       // The state holds every update applied so far, the failed ones too.
       this.retry = []
-      await this.handle?.close()
-      this.handle = undefined
-      const logPath = join(this.dir, 'pinset.log')
+      const old = this.tail
+      this.tail = undefined
+      await old?.handle.close()
+      let logSize = old?.size ?? 0
+      let torn = old?.torn ?? false
       try {
-        await this.writeAtomically('pinset.log', LOG_MAGIC, new Uint8Array(0))
-        this.logSize = HEADER_BYTES
-        this.torn = false
+        await this.writeLog()
+        logSize = HEADER_BYTES
+        torn = false
         this.logVersion = PINSET_FORMAT_VERSION
       } finally {
         // On failure the old log stays (its frames are of an older epoch or already in the state),
         // unless only the directory sync failed and the new one is in place.
-        this.handle = await open(logPath, 'a')
-        const size = (await this.handle.stat()).size
-        if (size < this.logSize) { this.logSize = size; this.torn = false }
+        const handle = await open(join(this.dir, 'pinset.log'), 'a')
+        const size = (await handle.stat()).size
+        if (size < logSize) { logSize = size; torn = false }
+        this.tail = new LogTail(handle, logSize, torn)
       }
     })
   }
@@ -149,15 +148,9 @@ export class PinsetStore {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
-    await this.chain
-    await this.handle?.close()
-    this.handle = undefined
-  }
-
-  private async enqueue (job: () => Promise<void>): Promise<void> {
-    const run = this.chain.then(job)
-    this.chain = run.catch((err: unknown) => { this.log.error({ err }, 'pinset store write failed') })
-    await run
+    await this.chain.idle()
+    await this.tail?.handle.close()
+    this.tail = undefined
   }
 
   private async flush (): Promise<void> {
@@ -165,28 +158,13 @@ export class PinsetStore {
     this.batch = []
     const frames = [...this.retry, ...batch.map(b => b.frame)]
     try {
-      const handle = this.handle
-      if (handle === undefined) throw new Error('pinset log is not open')
-      if (this.torn) {
-        await handle.truncate(this.logSize)
-        this.torn = false
-      }
-      const data = Buffer.concat(frames)
-      try {
-        await writeAll(handle, data)
-        await handle.datasync()
-      } catch (err) {
-        // Part of `data` may be in the file: cut it back now if possible, else before the next write.
-        this.torn = true
-        await handle.truncate(this.logSize).then(() => { this.torn = false }, () => {})
-        throw err
-      }
-      this.logSize += data.length
+      if (this.tail === undefined) throw new Error('pinset log is not open')
+      await this.tail.append(Buffer.concat(frames))
       this.retry = []
       for (const b of batch) b.resolve()
     } catch (err) {
       this.retry = frames
-      const e = new PinsetWriteError(`cannot write the pinset to disk: ${(err as Error).message}`, { cause: err })
+      const e = writeError(err)
       for (const b of batch) b.reject(e)
       throw e
     }
@@ -209,53 +187,28 @@ export class PinsetStore {
     const epoch = this.stateEpochN
     const logPath = join(this.dir, 'pinset.log')
     let log = await readOptional(logPath)
-    const logProblem = log === undefined ? undefined : headerProblem(log, LOG_MAGIC, 'pinset.log')
+    const logProblem = log === undefined ? undefined : headerProblem(log, LOG_MAGIC, 'pinset.log', READABLE_VERSIONS)
     if (log === undefined || logProblem !== undefined) {
       if (log !== undefined) {
-        const aside = await this.setAside('pinset.log')
+        const aside = await moveAside(this.dir, 'pinset.log')
         loaded.dropped.push(`pinset log unreadable (${logProblem}): moved to ${aside}; ${log.length} bytes of updates dropped, to be re-synced from peers`)
         this.log.error(loaded.dropped.at(-1))
       }
-      await this.writeAtomically('pinset.log', LOG_MAGIC, new Uint8Array(0))
+      await this.writeLog()
       log = await readFile(logPath)
     }
-    this.logVersion = log.readUInt32BE(8)
-    let pos = HEADER_BYTES
-    let frames = 0
-    let problem: string | undefined
-    while (pos < log.length) {
-      if (pos + 12 > log.length) { problem = 'incomplete frame header'; break }
-      const len = log.readUInt32BE(pos)
-      const crc = log.readUInt32BE(pos + 4)
-      const frameEpoch = log.readUInt32BE(pos + 8)
-      if (pos + 12 + len > log.length) { problem = `incomplete frame of ${len} bytes`; break }
-      const update = log.subarray(pos + 12, pos + 12 + len)
-      const expected = this.logVersion === 1 ? crc32(update) : crc32(update, crc32(log.subarray(pos + 8, pos + 12)))
-      if (expected !== crc) { problem = 'checksum mismatch'; break }
-      if (frameEpoch === epoch) loaded.updates.push(update)
-      pos += 12 + len
-      frames++
+    const version = this.logVersion = log.readUInt32BE(8)
+    const scan = scanFrames(log, HEADER_BYTES, 12,
+      (fields, update) => version === 1 ? crc32(update) : crc32(update, crc32(fields)),
+      (fields, update) => { if (fields.readUInt32BE(0) === epoch) loaded.updates.push(update) })
+    const handle = await open(logPath, 'r+')
+    try {
+      const said = await cutLogTail(this.dir, 'pinset.log', 'pinset log', handle, log.length, scan, this.log)
+      if (said !== undefined) loaded.dropped.push(said)
+    } finally {
+      await handle.close()
     }
-    this.handle = await open(logPath, 'r+')
-    if (problem !== undefined) {
-      const dropped = log.length - pos
-      // An incomplete last frame is what a crash in the middle of an append leaves: it was never
-      // acknowledged. Anything else is damage: the file is kept as it was for inspection.
-      const torn = problem.startsWith('incomplete')
-      const aside = torn ? undefined : await this.copyAside('pinset.log')
-      const what = `pinset log: dropped ${dropped} bytes after frame ${frames} at offset ${pos} (${problem})`
-      if (torn) {
-        this.log.warn({ dropped, frames, offset: pos }, `${what}; a write torn by a crash or a truncated file`)
-      } else {
-        loaded.dropped.push(`${what}; the original is kept as ${aside}; the rest is re-synced from peers`)
-        this.log.error({ dropped, frames, offset: pos }, loaded.dropped.at(-1))
-      }
-      await this.handle.truncate(pos)
-      await this.handle.datasync()
-    }
-    await this.handle.close()
-    this.handle = await open(logPath, 'a')
-    this.logSize = pos
+    this.tail = new LogTail(await open(logPath, 'a'), scan.end)
     return loaded
   }
 
@@ -264,132 +217,36 @@ export class PinsetStore {
    * one that does not decode. Returns the sentence it logged.
    */
   async setAsideAll (reason: string): Promise<string> {
-    await this.handle?.close()
-    this.handle = undefined
-    const state = await this.setAside('pinset.state')
-    const log = await this.setAside('pinset.log')
-    await this.writeAtomically('pinset.log', LOG_MAGIC, new Uint8Array(0))
-    this.handle = await open(join(this.dir, 'pinset.log'), 'a')
-    this.logSize = HEADER_BYTES
+    await this.tail?.handle.close()
+    this.tail = undefined
+    const state = await moveAside(this.dir, 'pinset.state')
+    const log = await moveAside(this.dir, 'pinset.log')
+    await this.writeLog()
+    this.tail = new LogTail(await open(join(this.dir, 'pinset.log'), 'a'), HEADER_BYTES)
     this.stateSize = 0
     this.stateEpochN = 0
     this.logVersion = PINSET_FORMAT_VERSION
     this.retry = []
-    this.torn = false
     const moved = [state, log].filter(f => f !== undefined).join(' and ')
     const what = `${reason}: moved ${moved === '' ? 'nothing' : `to ${moved}`}; starting empty and re-syncing from peers`
     this.log.error(what)
     return what
   }
 
-  /** Renames `name` to `<name>.corrupt-<time>` (nothing is deleted); its new name, or undefined if it did not exist. */
-  private async setAside (name: string): Promise<string | undefined> {
-    const to = asideName(name)
-    try {
-      await rename(join(this.dir, name), join(this.dir, to))
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-      throw err
-    }
-    return to
+  /** Starts an empty log. */
+  private async writeLog (): Promise<void> {
+    await writeAtomically(this.dir, 'pinset.log', [fileHeader(LOG_MAGIC, PINSET_FORMAT_VERSION)])
   }
-
-  private async copyAside (name: string): Promise<string> {
-    const to = asideName(name)
-    await copyFile(join(this.dir, name), join(this.dir, to))
-    return to
-  }
-
-  private async writeAtomically (name: string, magic: Buffer, payload: Uint8Array, tail?: Uint8Array): Promise<void> {
-    const tmp = join(this.dir, `${name}.tmp`)
-    const header = Buffer.alloc(HEADER_BYTES)
-    magic.copy(header, 0)
-    header.writeUInt32BE(PINSET_FORMAT_VERSION, 8)
-    try {
-      const fh = await open(tmp, 'w')
-      try {
-        await writeAll(fh, header)
-        if (payload.length > 0) await writeAll(fh, payload)
-        if (tail !== undefined && tail.length > 0) await writeAll(fh, tail)
-        await fh.sync()
-      } finally {
-        await fh.close()
-      }
-      await rename(tmp, join(this.dir, name))
-    } catch (err) {
-      // A half-written temporary file would hold on to the space a full disk needs back.
-      await rm(tmp, { force: true }).catch(() => {})
-      throw err
-    }
-    const dirHandle = await open(this.dir, 'r')
-    try { await dirHandle.sync() } finally { await dirHandle.close() }
-  }
-}
-
-/** FileHandle.write may write less than asked; large buffers are written until done. */
-async function writeAll (fh: FileHandle, data: Uint8Array): Promise<void> {
-  let pos = 0
-  while (pos < data.length) pos += (await fh.write(data, pos, data.length - pos)).bytesWritten
-}
-
-function u32 (n: number): Buffer {
-  const b = Buffer.alloc(4)
-  b.writeUInt32BE(n, 0)
-  return b
-}
-
-/**
- * Why `buf` is not a readable pinset file, or undefined when it is. A file of a version this
- * pinmesh does not know is not damage: it throws, and the peer refuses to start rather than
- * setting aside another release's data.
- */
-function headerProblem (buf: Buffer, magic: Buffer, name: string): string | undefined {
-  if (buf.length < HEADER_BYTES) return `${buf.length} bytes, shorter than its header`
-  if (!buf.subarray(0, 8).equals(magic)) return 'not a pinmesh pinset file: bad magic bytes'
-  const version = buf.readUInt32BE(8)
-  if (!READABLE_VERSIONS.includes(version)) {
-    throw new InvalidDatastoreVersionError(`${name} has format version ${version}; this pinmesh reads versions ${READABLE_VERSIONS.join(' and ')}`)
-  }
-  return undefined
 }
 
 /** The state file's meta and Yjs update, or why it cannot be read. */
 function parseState (buf: Buffer): { meta: StateMeta, state: Uint8Array } | string {
-  const problem = headerProblem(buf, STATE_MAGIC, 'pinset.state')
-  if (problem !== undefined) return problem
-  let pos = HEADER_BYTES
-  if (buf.readUInt32BE(8) >= 2) {
-    if (buf.length < pos + 4) return 'truncated: no checksum'
-    if (crc32(buf.subarray(pos + 4)) !== buf.readUInt32BE(pos)) return 'checksum mismatch'
-    pos += 4
-  }
-  if (buf.length < pos + 4) return 'truncated: no metadata'
-  const metaLen = buf.readUInt32BE(pos)
-  if (buf.length < pos + 8 + metaLen) return 'truncated in its metadata'
-  let meta: StateMeta
-  try {
-    meta = JSON.parse(buf.subarray(pos + 4, pos + 4 + metaLen).toString()) as StateMeta
-  } catch (err) {
-    return `metadata is not JSON: ${(err as Error).message}`
-  }
-  if (typeof meta?.epoch?.n !== 'number' || typeof meta.epoch.leader !== 'string') return 'metadata has no epoch'
-  pos += 4 + metaLen
-  const pkgLen = buf.readUInt32BE(pos)
-  if (buf.length < pos + 4 + pkgLen) return 'truncated in its epoch package'
-  if (pkgLen > 0) meta.package = buf.subarray(pos + 4, pos + 4 + pkgLen)
-  pos += 4 + pkgLen
-  return { meta, state: buf.subarray(pos) }
-}
-
-function asideName (name: string): string {
-  return `${name}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`
-}
-
-async function readOptional (path: string): Promise<Buffer | undefined> {
-  try { return await readFile(path) } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
+  const parsed = parseStateFile(buf, STATE_MAGIC, 'pinset.state', READABLE_VERSIONS)
+  if (typeof parsed === 'string') return parsed
+  if (!isEpochMeta(parsed.meta)) return 'metadata has no epoch'
+  const meta: StateMeta = { epoch: parsed.meta.epoch }
+  if (parsed.package !== undefined) meta.package = parsed.package
+  return { meta, state: parsed.doc }
 }
 
 /** Removes the stored pinset (tests and `pinmesh state clean`). */

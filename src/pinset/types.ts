@@ -133,7 +133,8 @@ export interface ShardedDoc {
   rebuild (shard: ShardId, leader: string): Promise<EpochId>
 }
 
-export interface PinSet extends PinSetReader, PinSetWriter, ReplicatedDoc, Startable {
+/** The pinset as the cluster sees it; the sync layer sees it as a ShardedDoc. */
+export interface PinSet extends PinSetReader, PinSetWriter, Startable {
   /** Figures for metrics and tests: live pins, internal elements, bytes on disk. */
   stats (): { pins: number, structs: number, stateBytes: number, logBytes: number, epoch: number, removalsRemembered: number }
 }

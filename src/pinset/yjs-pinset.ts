@@ -7,7 +7,7 @@ import { encodeRecord, decodeRecord, encodedCid, PeerCodes } from './record-code
 import { PinsetStore } from './store.js'
 import { RecentRemovals } from './recent-removals.js'
 import { GENESIS, buildEpoch, migrate, compareEpochs, sameEpoch, encodePackage, decodePackage, type EpochId, type EpochPackage } from './epoch.js'
-import type { PinSet, PinSetChange, EpochOffer, PinPage } from './types.js'
+import type { PinSet, PinSetChange, EpochOffer, PinPage, ReplicatedDoc } from './types.js'
 import { encodeCursor, decodeCursor } from './shard-key.js'
 
 export interface YjsPinSetInit {
@@ -36,7 +36,7 @@ interface RemoteOrigin { remote: string }
 interface Current { epoch: EpochId, doc: Y.Doc, kv: YArrayKv, codes: PeerCodes, pkg?: Uint8Array, detach: () => void }
 
 /** The pinset as a Yjs document (see kv.ts) in epochs (see epoch.ts), persisted by PinsetStore. */
-export class YjsPinSet implements PinSet {
+export class YjsPinSet implements PinSet, ReplicatedDoc {
   private readonly init: Required<YjsPinSetInit>
   private readonly log: Logger
   private cur?: Current

@@ -1,8 +1,7 @@
-import { test, type TestContext } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile, spawn } from 'node:child_process'
-import { promisify } from 'node:util'
-import { mkdtemp, rm, open, rmdir } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { openSync, closeSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -12,43 +11,12 @@ import { startKubo, addUnpinned, type KuboDaemon } from '../fixtures/kubo.js'
 import { startPinmesh, newSecret, PINMESH_BIN } from '../fixtures/pinmesh.js'
 import { httpRequest } from '../fixtures/http.js'
 import { waitFor } from '../fixtures/wait-for.js'
+import { smallDisk, fill } from '../fixtures/small-disk.js'
 import { PinsetStore } from '../../src/pinset/store.js'
 import { YjsPinSet } from '../../src/pinset/index.js'
 import type { PinRecord } from '../../src/types.js'
 
-// A real full disk: a small tmpfs as the data directory, filled up. Needs root (mount); without
-// it these tests fail, saying why.
-
-const run = promisify(execFile)
-
-/** Mounts a tmpfs of `size` on a new directory, unmounted and removed after the test. */
-async function smallDisk (t: TestContext, size: string): Promise<string> {
-  if (process.getuid?.() !== 0) assert.fail(`the full-disk tests mount a tmpfs and must run as root (uid ${process.getuid?.()})`)
-  const dir = await mkdtemp(join(tmpdir(), 'pinmesh-full-'))
-  try {
-    await run('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir])
-  } catch (err) {
-    assert.fail(`cannot mount a tmpfs on ${dir}: ${(err as Error).message}`)
-  }
-  t.after(async () => {
-    await run('umount', ['-l', dir])
-    await rmdir(dir)
-  })
-  return dir
-}
-
-/** Writes `path` until the file system is full. */
-async function fill (path: string): Promise<void> {
-  const fh = await open(path, 'w')
-  const chunk = Buffer.alloc(4096, 0xaa)
-  try {
-    for (;;) await fh.write(chunk)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err
-  } finally {
-    await fh.close()
-  }
-}
+// A real full disk: a small tmpfs as the data directory, filled up (test/fixtures/small-disk.ts).
 
 test('store: frames torn by a full disk are never acknowledged, and none acknowledged after is lost', async (t) => {
   const disk = await smallDisk(t, '256k')

@@ -3,24 +3,16 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm, readFile, writeFile, readdir, truncate } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import { PinsetStore } from '../../../src/pinset/store.js'
 import { YjsPinSet } from '../../../src/pinset/index.js'
 import { InvalidDatastoreVersionError } from '../../../src/errors.js'
 import type { PinRecord } from '../../../src/types.js'
-import type { Logger } from '../../../src/logger.js'
+import { captureLog } from '../../fixtures/log-capture.js'
 
 // What a damaged pinset file does at open: what was dropped is said, the original is kept aside,
 // everything before the damage is kept. (A full disk is tested on a real one in
 // test/integration/full-disk.test.ts; re-sync from peers in test/integration/pinset-corruption.test.ts.)
-
-function capture (): { logger: Logger, lines: () => string[] } {
-  const out: string[] = []
-  const sink = new Writable({ write (chunk: Buffer, _enc, cb) { out.push(...chunk.toString().split('\n').filter(l => l !== '')); cb() } })
-  const logger: Logger = pino({ level: 'warn' }, sink)
-  return { logger, lines: () => out.map(l => (JSON.parse(l) as { msg: string }).msg) }
-}
 
 async function withDir (fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'pinmesh-store-'))
@@ -45,7 +37,7 @@ test('a log truncated in the middle of a frame keeps the frames before it and sa
   await withDir(async (dir) => {
     await logOf(dir, 5)
     await truncate(join(dir, 'pinset.log'), HEADER + 3 * FRAME + 40)
-    const { logger, lines } = capture()
+    const { logger, lines } = captureLog()
     const { store, loaded } = await PinsetStore.open(dir, logger)
     await store.close()
     assert.deepEqual(loaded.updates.map(u => u[0]), [0, 1, 2])
@@ -61,7 +53,7 @@ test('a flipped byte in a frame: the frames before it are kept, the rest is drop
     const bad = Buffer.from(original)
     bad.writeUInt8(bad.readUInt8(HEADER + 2 * FRAME + 50) ^ 0x40, HEADER + 2 * FRAME + 50)
     await writeFile(path, bad)
-    const { logger, lines } = capture()
+    const { logger, lines } = captureLog()
     const { store, loaded } = await PinsetStore.open(dir, logger)
     assert.deepEqual(loaded.updates.map(u => u[0]), [0, 1])
     const files = await aside(dir, 'pinset.log')
@@ -86,7 +78,7 @@ test('a flipped byte in a frame\'s epoch number is caught by its checksum, not s
     const bad = await readFile(path)
     bad.writeUInt8(bad.readUInt8(HEADER + FRAME + 11) ^ 0x01, HEADER + FRAME + 11)
     await writeFile(path, bad)
-    const { logger, lines } = capture()
+    const { logger, lines } = captureLog()
     const { store, loaded } = await PinsetStore.open(dir, logger)
     await store.close()
     assert.deepEqual(loaded.updates.map(u => u[0]), [0])
@@ -101,7 +93,7 @@ test('a log with a garbage header is moved aside, reported, and a new log starte
     const bad = await readFile(path)
     bad.write('GARBAGE!', 0)
     await writeFile(path, bad)
-    const { logger, lines } = capture()
+    const { logger, lines } = captureLog()
     const { store, loaded } = await PinsetStore.open(dir, logger)
     assert.deepEqual(loaded.updates, [])
     const files = await aside(dir, 'pinset.log')
@@ -154,7 +146,7 @@ for (const [name, damage] of [
       const bad = Buffer.from(original)
       const damaged = damage(bad) ?? bad
       await writeFile(path, damaged)
-      const { logger, lines } = capture()
+      const { logger, lines } = captureLog()
       const p = new YjsPinSet({ logger }, { dir, trusted: true })
       await p.start()
       try {
@@ -188,7 +180,7 @@ test('a version 1 log takes new frames in its own format until the next compacti
     await a.put([pin('bafkreiaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa9')])
     await a.stop()
     assert.equal((await readFile(join(dir, 'pinset.log'))).readUInt32BE(8), 1)
-    const { logger: seen, lines } = capture()
+    const { logger: seen, lines } = captureLog()
     const b = new YjsPinSet({ logger: seen }, { dir, trusted: true })
     await b.start()
     assert.equal(b.size, before + 1)

@@ -1,0 +1,668 @@
+import * as Y from 'yjs'
+import { createHash } from 'node:crypto'
+import { setImmediate as yieldToLoop } from 'node:timers/promises'
+import type { Logger } from '../logger.js'
+import type { PinRecord } from '../types.js'
+import { NotStartedError } from '../errors.js'
+import { YArrayKv, type KvChange } from './kv.js'
+import { encodeRecord, decodeRecord, encodedCid, PeerCodes } from './record-codec.js'
+import { RecentRemovals } from './recent-removals.js'
+import { PinsetStore } from './store.js'
+import { ShardStore, type ShardMeta } from './shard-store.js'
+import { shardOf, encodeCursor, decodeCursor } from './shard-key.js'
+import { GENESIS, buildEpoch, migrate, compareEpochs, sameEpoch, encodePackage, decodePackage, needsCompaction, type EpochId, type EpochPackage } from './epoch.js'
+import type { PinSet, PinSetChange, EpochOffer, PinPage, ShardId, ShardSummary, ShardedDoc } from './types.js'
+
+export interface ShardedPinSetInit {
+  /** Directory of the persisted pinset. */
+  dir: string
+  /** Whether this peer's writes are accepted by others (a trusted peer). */
+  trusted: boolean
+  /** Shards of a pinset created here (an existing one keeps its own). Every peer must use the same. @default 1024 */
+  shards?: number
+  /**
+   * Decoded pins kept in memory, roughly: shards beyond it are dropped, least recently used first,
+   * and decoded again from disk when next needed. About 700 bytes a pin. @default 250000
+   */
+  cachePins?: number
+  /** The write-ahead log is folded into the shards' state files once it outgrows this. @default 64 MiB */
+  walBytes?: number
+  /** Pins per Yjs transaction; keeps each update well under the 1 MiB gossip limit. @default 1000 */
+  maxPinsPerUpdate?: number
+  /** How long removed pin versions are remembered (see `removeWins`). @default 10 minutes */
+  removeWinsMs?: number
+}
+
+export interface ShardedPinSetComponents { logger: Logger }
+
+const LOCAL = Symbol('local')
+const LOAD = Symbol('load')
+interface RemoteOrigin { remote: string }
+
+/** A decoded shard. */
+interface Live { doc: Y.Doc, kv: YArrayKv, codes: PeerCodes, detach: () => void }
+
+/** What this peer knows of a shard, decoded or not. */
+interface Shard {
+  readonly id: ShardId
+  epoch: EpochId
+  /** The encoded package that made `epoch`, to move peers still on the previous one. */
+  pkg?: Uint8Array
+  /**
+   * Epoch number of the shard's state file (0 when it has none): WAL frames of another epoch are
+   * ignored on load. While it differs from `epoch.n` (a new epoch whose state could not be written
+   * yet, a migration) the shard stays decoded and the next checkpoint writes it.
+   */
+  diskEpoch: number
+  /** Live pins and tombstones; exact while decoded, as of the last decode otherwise. */
+  pins: number
+  tombstones: number
+  /** undefined while decoded and changed since it was taken. */
+  digest?: Uint8Array
+  stateBytes: number
+  live?: Live
+}
+
+/**
+ * The pinset as `shards` Yjs documents (see kv.ts), a pin's shard given by its CID (shard-key.ts),
+ * each in epochs of its own (see epoch.ts), persisted by ShardStore: one write-ahead log for every
+ * shard (a put resolves once its frames are fsync'd) and one state file per shard, rewritten by
+ * checkpoints. Only recently used shards stay decoded (about `cachePins` pins); the others are
+ * decoded again from their state file and their WAL frames when needed. Walks (`scan`, `page`)
+ * decode one shard at a time and leave the cache as it was.
+ */
+export class ShardedPinSet implements PinSet, ShardedDoc {
+  private readonly init: Required<ShardedPinSetInit>
+  private readonly log: Logger
+  private store?: ShardStore
+  private table: Shard[] = []
+  /** Decoded shards, least recently used first. */
+  private readonly lru = new Map<ShardId, true>()
+  private readonly changeListeners = new Set<(c: PinSetChange) => void>()
+  private readonly updateListeners = new Set<(shard: ShardId, u: Uint8Array, epoch: EpochId) => void>()
+  /** Appends made by the write in progress (see writeChunks). */
+  private collecting?: Array<Promise<void>>
+  private checkpointing?: Promise<void>
+  /**
+   * Every update in the WAL's live segments, by shard, as `[generation, epoch, update]`: a shard
+   * dropped from memory is decoded again from its state file plus these (those still being written
+   * included), with no read of the WAL. Bounded by `walBytes`: a checkpoint forgets the generations
+   * before its rotation.
+   */
+  private readonly walFrames = new Map<ShardId, Array<[number, number, Uint8Array]>>()
+  private generation = 0
+  private readonly removed: RecentRemovals
+  private emptyDigest: Uint8Array = new Uint8Array(16)
+
+  constructor (components: ShardedPinSetComponents, init: ShardedPinSetInit) {
+    this.log = components.logger
+    this.init = { shards: 1024, cachePins: 250_000, walBytes: 64 << 20, maxPinsPerUpdate: 1000, removeWinsMs: 10 * 60_000, ...init }
+    this.removed = new RecentRemovals(this.init.removeWinsMs)
+  }
+
+  get shards (): number { return this.table.length }
+
+  async start (): Promise<void> {
+    if (this.store !== undefined) return
+    const started = Date.now()
+    const opened = await ShardStore.open(this.init.dir, this.log, { shards: this.init.shards })
+    this.store = opened.store
+    this.emptyDigest = digestOf(GENESIS, new Y.Doc())
+    this.table = Array.from({ length: opened.shards }, (_, id) => {
+      const meta = opened.metas.get(id)
+      return {
+        id,
+        epoch: meta?.epoch ?? GENESIS,
+        pkg: meta?.package,
+        diskEpoch: meta?.epoch.n ?? 0,
+        pins: meta?.pins ?? 0,
+        tombstones: meta?.tombstones ?? 0,
+        digest: meta?.digest ?? this.emptyDigest,
+        stateBytes: 0
+      }
+    })
+    for (const f of opened.wal) this.recordFrame(f.shard, f.epoch, f.update)
+    // Shards with frames in the WAL (a crash): their figures are taken again, one shard at a time.
+    for (const id of [...this.walFrames.keys()]) {
+      const wasLive = this.table[id]?.live !== undefined
+      this.decode(id)
+      if (!wasLive) this.evict(id)
+    }
+    if (opened.legacy) await this.migrateLegacy()
+    this.log.info({ pins: this.size, shards: this.table.length, ms: Date.now() - started, walBytes: opened.store.walBytes }, 'pinset loaded')
+  }
+
+  async stop (): Promise<void> {
+    const store = this.store
+    if (store === undefined) return
+    // A clean stop leaves an empty WAL, so the next start decodes nothing.
+    await this.checkpoint().catch((err: unknown) => { this.log.warn({ err }, 'final pinset checkpoint failed; the WAL is replayed at next start') })
+    this.store = undefined
+    await store.close()
+    for (const id of [...this.lru.keys()]) this.drop(id)
+  }
+
+  get size (): number {
+    let n = 0
+    for (const s of this.table) n += s.live?.kv.size ?? s.pins
+    return n
+  }
+
+  get (cid: string): PinRecord | undefined {
+    const live = this.decodeFor(cid)
+    const v = live?.kv.get(cid)
+    return v === undefined ? undefined : decodeRecord(v, live?.codes)
+  }
+
+  has (cid: string): boolean { return this.decodeFor(cid)?.kv.has(cid) ?? false }
+
+  /** Every pin, synchronously (tests and small pinsets; walks use `scan`). */
+  * list (): IterableIterator<PinRecord> {
+    for (const s of this.table) yield * this.shardRecords(s.id)
+  }
+
+  async * scan (options: { signal?: AbortSignal } = {}): AsyncIterable<readonly PinRecord[]> {
+    for (const s of this.table) {
+      options.signal?.throwIfAborted()
+      if (s.live === undefined && s.pins === 0) continue
+      const batch = this.shardRecords(s.id)
+      if (batch.length > 0) yield batch
+      await yieldToLoop()
+    }
+  }
+
+  async page (options: { cursor?: string, limit: number, signal?: AbortSignal }): Promise<PinPage> {
+    const from = options.cursor === undefined ? { shard: 0, afterCid: undefined } : decodeCursor(options.cursor, this.table.length)
+    const pins: PinRecord[] = []
+    for (let id = from.shard; id < this.table.length && pins.length < options.limit; id++) {
+      options.signal?.throwIfAborted()
+      const after = id === from.shard ? from.afterCid : undefined
+      const records = this.shardRecords(id).filter(r => after === undefined || r.cid > after).sort((a, b) => a.cid < b.cid ? -1 : 1)
+      const take = records.slice(0, options.limit - pins.length)
+      pins.push(...take)
+      if (pins.length === options.limit) {
+        const more = take.length < records.length || this.table.slice(id + 1).some(s => (s.live?.kv.size ?? s.pins) > 0)
+        return { pins, next: more ? encodeCursor(id, (pins.at(-1) as PinRecord).cid) : undefined }
+      }
+      await yieldToLoop()
+    }
+    return { pins }
+  }
+
+  onChange (fn: (change: PinSetChange) => void): () => void {
+    this.changeListeners.add(fn)
+    return () => { this.changeListeners.delete(fn) }
+  }
+
+  async put (records: readonly PinRecord[], options: { signal?: AbortSignal } = {}): Promise<void> {
+    const byShard = this.group(records, r => r.cid)
+    const waits: Array<Promise<void>> = []
+    for (const [id, rs] of byShard) {
+      options.signal?.throwIfAborted()
+      const { doc, codes } = this.decode(id)
+      let values: string[] = []
+      // A peer code new to the shard is added in this transaction, before any record using it.
+      doc.transact(() => { values = rs.map(r => encodeRecord(r, codes)) }, LOCAL)
+      waits.push(...this.writeChunks(id, values, []))
+    }
+    await Promise.all(waits)
+  }
+
+  async remove (cids: readonly string[], options: { signal?: AbortSignal } = {}): Promise<void> {
+    const waits: Array<Promise<void>> = []
+    for (const [id, keys] of this.group(cids, c => c)) {
+      options.signal?.throwIfAborted()
+      const kv = this.decode(id).kv
+      waits.push(...this.writeChunks(id, [], keys.filter(k => kv.has(k))))
+    }
+    await Promise.all(waits)
+  }
+
+  // ShardedDoc: what the replicator uses.
+
+  summary (): ShardSummary[] {
+    return this.table.map(s => {
+      if (s.digest === undefined && s.live !== undefined) s.digest = digestOf(s.epoch, s.live.doc)
+      return { epoch: s.epoch, digest: s.digest ?? this.emptyDigest }
+    })
+  }
+
+  epoch (shard: ShardId): EpochId { return this.shard(shard).epoch }
+  stateVector (shard: ShardId): Uint8Array { return this.withShard(shard, l => Y.encodeStateVector(l.doc)) }
+  diff (shard: ShardId, stateVector: Uint8Array): Uint8Array { return this.withShard(shard, l => Y.encodeStateAsUpdate(l.doc, stateVector)) }
+
+  applyRemote (shard: ShardId, updates: readonly Uint8Array[], fromPeer: string, epoch: EpochId): boolean {
+    if (!sameEpoch(epoch, this.shard(shard).epoch)) return false
+    const { doc } = this.decode(shard)
+    const origin: RemoteOrigin = { remote: fromPeer }
+    doc.transact(() => { for (const u of updates) Y.applyUpdate(doc, u, origin) }, origin)
+    return true
+  }
+
+  hasMissingDependencies (shard: ShardId): boolean {
+    const store = this.shard(shard).live?.doc.store
+    // A shard dropped from memory had none: it is only dropped with nothing pending.
+    return store !== undefined && (store.pendingStructs !== null || store.pendingDs !== null)
+  }
+
+  onLocalUpdate (fn: (shard: ShardId, update: Uint8Array, epoch: EpochId) => void): () => void {
+    this.updateListeners.add(fn)
+    return () => { this.updateListeners.delete(fn) }
+  }
+
+  epochOffer (shard: ShardId): EpochOffer | undefined {
+    const s = this.shard(shard)
+    return s.pkg === undefined ? undefined : { pkg: s.pkg, state: this.withShard(shard, l => Y.encodeStateAsUpdate(l.doc)) }
+  }
+
+  compactionCandidates (minTombstones: number): ShardId[] {
+    const out: ShardId[] = []
+    for (const s of this.table) {
+      if (s.live !== undefined) { s.tombstones = s.live.kv.tombstoneCount(); s.pins = s.live.kv.size }
+      if (needsCompaction({ pins: s.pins, tombstones: s.tombstones }, minTombstones)) out.push(s.id)
+    }
+    return out
+  }
+
+  async rebuild (shard: ShardId, leader: string): Promise<EpochId> {
+    const s = this.shard(shard)
+    const cur = this.decode(shard)
+    const id = { n: s.epoch.n + 1, leader }
+    const next = this.newLive()
+    const pkg = buildEpoch(cur.kv, s.epoch, id, next.kv, this.init.maxPinsPerUpdate, LOAD)
+    await this.switchTo(s, next, pkg)
+    this.log.info({ shard, epoch: id.n, pins: next.kv.size }, 'pinset shard rebuilt as a new epoch')
+    return id
+  }
+
+  async adoptEpoch (shard: ShardId, offer: EpochOffer, fromPeer: string): Promise<boolean> {
+    const s = this.shard(shard)
+    const pkg = decodePackage(offer.pkg)
+    if (compareEpochs(pkg.id, s.epoch) <= 0) return false
+    const cur = this.decode(shard)
+    const next = this.newLive()
+    Y.applyUpdate(next.doc, offer.state, LOAD)
+    const m = migrate(cur.kv, s.epoch, pkg, next.kv)
+    await this.switchTo(s, next, pkg, this.init.trusted ? m : undefined)
+    this.log.info({ shard, epoch: pkg.id.n, leader: pkg.id.leader, from: fromPeer, carried: m.sets.length, deleted: m.deletes.length, approximate: m.approximate }, 'moved a pinset shard to a new epoch')
+    return true
+  }
+
+  stats (): { pins: number, structs: number, stateBytes: number, logBytes: number, epoch: number, removalsRemembered: number, shards: number, shardsDecoded: number } {
+    let structs = 0
+    let stateBytes = 0
+    let epochs = 0
+    for (const s of this.table) {
+      if (s.live !== undefined) structs += s.live.kv.structCount()
+      stateBytes += s.stateBytes
+      epochs += s.epoch.n
+    }
+    // `epoch`: the epochs of all shards added up, equal on peers that agree on every shard's epoch.
+    return { pins: this.size, structs, stateBytes, logBytes: this.store?.walBytes ?? 0, epoch: epochs, removalsRemembered: this.removed.size, shards: this.table.length, shardsDecoded: this.lru.size }
+  }
+
+  /**
+   * Folds the WAL into the shards' state files: a new WAL segment takes every append from now on,
+   * then each shard with frames in the older segments (or an append that failed) has its state
+   * written, a few at a time, and the older segments are deleted. Single-flight.
+   */
+  async checkpoint (): Promise<void> {
+    this.checkpointing ??= (async () => {
+      const store = this.requireStore()
+      try {
+        // Updates from here on go to the new segment, and are of the new generation.
+        const cut = ++this.generation
+        const rotated = store.rotate()
+        const ids = new Set([...this.walFrames.keys(), ...this.table.filter(s => s.diskEpoch !== s.epoch.n).map(s => s.id)])
+        const seq = await rotated
+        const batch: Array<{ shard: number, meta: ShardMeta, state: Uint8Array }> = []
+        const flush = async (): Promise<void> => {
+          const entries = batch.splice(0)
+          await store.writeStates(entries)
+          for (const e of entries) this.shard(e.shard).diskEpoch = e.meta.epoch.n
+        }
+        for (const id of ids) {
+          const s = this.shard(id)
+          const wasLive = s.live !== undefined
+          const live = this.decode(id)
+          batch.push(this.stateOf(s, live))
+          if (!wasLive) this.evict(id)
+          if (batch.length >= 32) { await flush(); await yieldToLoop() }
+        }
+        await flush()
+        await store.dropSegmentsBefore(seq)
+        for (const [id, frames] of this.walFrames) {
+          const rest = frames.filter(f => f[0] >= cut)
+          if (rest.length === 0) this.walFrames.delete(id)
+          else this.walFrames.set(id, rest)
+        }
+      } finally {
+        this.checkpointing = undefined
+      }
+    })()
+    await this.checkpointing
+  }
+
+  // Internals.
+
+  private requireStore (): ShardStore {
+    if (this.store === undefined) throw new NotStartedError('pinset is not started')
+    return this.store
+  }
+
+  private shard (id: ShardId): Shard {
+    this.requireStore()
+    const s = this.table[id]
+    if (s === undefined || !Number.isInteger(id)) throw new RangeError(`no pinset shard ${id} (of ${this.table.length})`)
+    return s
+  }
+
+  private decodeFor (cid: string): Live | undefined {
+    if (this.store === undefined) return undefined
+    return this.decode(shardOf(cid, this.table.length))
+  }
+
+  /** Runs `fn` on the decoded shard; drops it again if it was not decoded before (walks and sync leave the cache as it was). */
+  private withShard<T> (id: ShardId, fn: (l: Live) => T): T {
+    const s = this.shard(id)
+    const wasLive = s.live !== undefined
+    try { return fn(this.decode(id)) } finally { if (!wasLive) this.evict(id) }
+  }
+
+  private shardRecords (id: ShardId): PinRecord[] {
+    return this.withShard(id, ({ kv, codes }) => { const out: PinRecord[] = []; for (const v of kv.values()) out.push(decodeRecord(v, codes)); return out })
+  }
+
+  private group<T> (items: readonly T[], key: (t: T) => string): Map<ShardId, T[]> {
+    const n = this.table.length
+    const out = new Map<ShardId, T[]>()
+    for (const it of items) {
+      const id = shardOf(key(it), n)
+      const list = out.get(id)
+      if (list === undefined) out.set(id, [it])
+      else list.push(it)
+    }
+    return out
+  }
+
+  /**
+   * The decoded shard, decoding it from its state file and WAL frames (those on disk and those still
+   * being written) if needed; marks it recently used, and drops the least recently used shards beyond
+   * `cachePins`. A caller must not hold one shard's Live across the decoding of another.
+   */
+  private decode (id: ShardId): Live {
+    const s = this.shard(id)
+    if (s.live !== undefined) {
+      this.lru.delete(id)
+      this.lru.set(id, true)
+      return s.live
+    }
+    const store = this.requireStore()
+    let live = this.newLive()
+    try {
+      const saved = store.readState(id)
+      if (saved === undefined && s.diskEpoch !== 0) {
+        // The state file went missing or was damaged (set aside by the store): the peers hold the shard.
+        s.epoch = GENESIS
+        s.pkg = undefined
+        s.diskEpoch = 0
+      }
+      if (saved !== undefined) s.stateBytes = saved.state.length
+      const frames = (this.walFrames.get(id) ?? []).filter(f => f[1] === s.diskEpoch)
+      live.doc.transact(() => {
+        if (saved !== undefined) Y.applyUpdate(live.doc, saved.state, LOAD)
+        for (const f of frames) Y.applyUpdate(live.doc, f[2], LOAD)
+      }, LOAD)
+    } catch (err) {
+      live.doc.destroy()
+      live = this.newLive()
+      this.log.error({ err, shard: id }, 'pinset shard does not decode; starting it empty, to be re-synced from peers')
+    }
+    s.live = live
+    live.detach = this.attach(s, live, true)
+    this.lru.set(id, true)
+    s.pins = live.kv.size
+    s.digest = undefined
+    this.trim()
+    return live
+  }
+
+  /**
+   * Drops a decoded shard from memory, keeping its figures; not while its epoch's state is not on
+   * disk, nor while updates wait for others it has not seen.
+   */
+  private evict (id: ShardId): boolean {
+    const s = this.shard(id)
+    const live = s.live
+    if (live === undefined) return true
+    if (s.diskEpoch !== s.epoch.n) return false
+    const store = live.doc.store
+    if (store.pendingStructs !== null || store.pendingDs !== null) return false
+    s.pins = live.kv.size
+    s.tombstones = live.kv.tombstoneCount()
+    s.digest ??= digestOf(s.epoch, live.doc)
+    this.drop(id)
+    return true
+  }
+
+  private drop (id: ShardId): void {
+    const s = this.table[id]
+    if (s?.live === undefined) return
+    s.live.detach()
+    s.live.doc.destroy()
+    s.live = undefined
+    this.lru.delete(id)
+  }
+
+  private trim (): void {
+    if (this.store === undefined) return
+    let pins = 0
+    for (const id of this.lru.keys()) pins += this.table[id]?.live?.kv.size ?? 0
+    for (const id of [...this.lru.keys()]) {
+      if (pins <= this.init.cachePins || this.lru.size <= 1) break
+      const n = this.table[id]?.live?.kv.size ?? 0
+      if (this.evict(id)) pins -= n
+    }
+  }
+
+  private newLive (): Live {
+    const doc = new Y.Doc()
+    return { doc, kv: new YArrayKv(doc, { resolveConflicts: this.init.trusted, localOrigin: LOCAL }), codes: new PeerCodes(doc), detach: () => {} }
+  }
+
+  private stateOf (s: Shard, live: Live): { shard: number, meta: ShardMeta, state: Uint8Array } {
+    s.pins = live.kv.size
+    s.tombstones = live.kv.tombstoneCount()
+    s.digest ??= digestOf(s.epoch, live.doc)
+    const state = Y.encodeStateAsUpdate(live.doc)
+    s.stateBytes = state.length
+    return { shard: s.id, meta: { epoch: s.epoch, package: s.pkg, pins: s.pins, tombstones: s.tombstones, digest: s.digest }, state }
+  }
+
+  /** Hooks persistence, broadcasting and change events to a decoded shard. */
+  private attach (s: Shard, live: Live, events: boolean): () => void {
+    const onUpdate = (update: Uint8Array, origin: unknown): void => { this.persist(s, live, update, origin) }
+    live.doc.on('update', onUpdate)
+    const offChange = events
+      ? live.kv.onChange((changes, origin) => {
+        if (origin === LOAD) return
+        this.emitChange(changes, origin === LOCAL, live.codes)
+        this.removeWins(changes, origin === LOCAL)
+      })
+      : () => {}
+    return () => { live.doc.off('update', onUpdate); offChange() }
+  }
+
+  private persist (s: Shard, live: Live, update: Uint8Array, origin: unknown): void {
+    const store = this.store
+    if (store === undefined || origin === LOAD) return
+    s.digest = undefined
+    const epoch = s.epoch
+    // WAL frames of another epoch than the shard's state file are ignored on load: a shard whose
+    // new epoch's state could not be written yet is written whole.
+    let written: Promise<void>
+    if (s.diskEpoch === epoch.n) {
+      this.recordFrame(s.id, epoch.n, update)
+      written = store.append(s.id, update, epoch.n)
+    } else {
+      written = store.writeStates([this.stateOf(s, live)]).then(() => { s.diskEpoch = epoch.n })
+    }
+    if (origin !== LOCAL) written.catch((err: unknown) => { this.log.error({ err, shard: s.id }, 'failed to persist a replicated pinset update') })
+    if (origin === LOCAL) {
+      this.collecting?.push(written)
+      // Broadcast only what is on disk: a peer never has to forget an update it was sent.
+      written.then(() => { for (const fn of this.updateListeners) fn(s.id, update, epoch) }, () => {})
+    }
+    written.then(() => {
+      if (store.walBytes > this.init.walBytes && this.checkpointing === undefined) {
+        this.checkpoint().catch((err: unknown) => { this.log.error({ err }, 'pinset checkpoint failed') })
+      }
+    }, () => {})
+  }
+
+  private recordFrame (id: ShardId, epoch: number, update: Uint8Array): void {
+    const frames = this.walFrames.get(id)
+    if (frames === undefined) this.walFrames.set(id, [[this.generation, epoch, update]])
+    else frames.push([this.generation, epoch, update])
+  }
+
+  /** Writes in transactions of at most maxPinsPerUpdate pins; returns the appends to wait for. */
+  private writeChunks (id: ShardId, values: readonly string[], deletes: readonly string[]): Array<Promise<void>> {
+    const n = this.init.maxPinsPerUpdate
+    const kv = this.decode(id).kv
+    const waits: Array<Promise<void>> = []
+    this.collecting = waits
+    try {
+      for (let i = 0; i < Math.max(values.length, deletes.length); i += n) kv.write(values.slice(i, i + n), deletes.slice(i, i + n), LOCAL)
+    } finally {
+      this.collecting = undefined
+    }
+    return waits
+  }
+
+  /**
+   * Makes `next` the live document of shard `s`: writes it as the shard's new state (its epoch
+   * named in it; WAL frames of the old epoch are ignored from then on), applies the migration as
+   * this peer's own writes, and reports the net change of the view.
+   */
+  private async switchTo (s: Shard, next: Live, pkg: EpochPackage, migration?: { sets: string[], deletes: Array<{ client: number, clock: number }> }): Promise<void> {
+    const old = this.decode(s.id)
+    const before = new Map<string, string>()
+    for (const slot of old.kv.slots()) before.set(encodedCid(slot.value), slot.value)
+    old.detach()
+    s.epoch = pkg.id
+    s.pkg = encodePackage(pkg)
+    s.live = next
+    s.digest = undefined
+    const persistOnly = this.attach(s, next, false)
+    // On failure (disk full) the next write of this epoch writes the state (see persist).
+    await this.requireStore().writeStates([this.stateOf(s, next)]).then(() => { s.diskEpoch = pkg.id.n }, (err: unknown) => {
+      this.log.error({ err, shard: s.id }, 'cannot write the new pinset epoch to disk yet')
+    })
+    if (migration !== undefined) {
+      // Peer codes are per document: carried values are rewritten with the new document's codes.
+      let sets: string[] = []
+      next.doc.transact(() => { sets = migration.sets.map(v => encodeRecord(decodeRecord(v, old.codes), next.codes)) }, LOCAL)
+      for (let i = 0; i < sets.length; i += this.init.maxPinsPerUpdate) next.kv.write(sets.slice(i, i + this.init.maxPinsPerUpdate), [], LOCAL)
+      next.kv.deleteIds(migration.deletes, LOCAL)
+    }
+    persistOnly()
+    next.detach = this.attach(s, next, true)
+    old.doc.destroy()
+    const changes: KvChange[] = []
+    for (const [key, was] of before) {
+      const now = next.kv.get(key)
+      if (now !== was) changes.push({ key, before: was, after: now })
+    }
+    for (const value of next.kv.values()) {
+      const key = encodedCid(value)
+      if (!before.has(key)) changes.push({ key, after: value })
+    }
+    if (changes.length > 0) this.emitChange(changes, false, next.codes, old.codes)
+  }
+
+  /**
+   * A removal wins over a concurrent rewrite of the same pin version (same `createdAt` and
+   * `updatedAt`: a change no user asked for, such as a peer re-allocating it): a removal deletes
+   * only the copy its writer saw, so that rewrite would otherwise bring the pin back. Every trusted
+   * peer remembers the versions it saw removed for `removeWinsMs` and removes them again if they
+   * come back. A pin requested again (through any peer, even one that had not yet seen the
+   * removal) has a newer `updatedAt` and is kept.
+   */
+  private removeWins (changes: readonly KvChange[], local: boolean): void {
+    if (!this.init.trusted) return
+    const again: string[] = []
+    for (const c of changes) {
+      if (c.after === undefined) {
+        if (c.before !== undefined) { const r = decodeRecord(c.before); this.removed.add(c.key, r.createdAt, r.updatedAt) }
+        continue
+      }
+      if (!local && this.removed.size > 0) { const r = decodeRecord(c.after); if (this.removed.has(c.key, r.createdAt, r.updatedAt)) again.push(c.key) }
+    }
+    if (again.length === 0) return
+    this.log.info({ pins: again.length }, 'removing again pins that another peer rewrote as they were removed')
+    // Not inside the transaction that brought them.
+    queueMicrotask(() => {
+      this.remove(again).catch((err: unknown) => { this.log.error({ err }, 'failed to remove rewritten pins again') })
+    })
+  }
+
+  /** `beforeCodes`: the peer codes of the document the `before` values come from, if not `codes`. */
+  private emitChange (changes: KvChange[], local: boolean, codes: PeerCodes, beforeCodes?: PeerCodes): void {
+    if (this.changeListeners.size === 0) return
+    const was = beforeCodes ?? codes
+    const added: PinRecord[] = []
+    const updated: Array<{ before: PinRecord, after: PinRecord }> = []
+    const removed: PinRecord[] = []
+    for (const c of changes) {
+      if (c.before === undefined && c.after !== undefined) added.push(decodeRecord(c.after, codes, c.key))
+      else if (c.before !== undefined && c.after === undefined) removed.push(decodeRecord(c.before, was, c.key))
+      else if (c.before !== undefined && c.after !== undefined) updated.push({ before: decodeRecord(c.before, was, c.key), after: decodeRecord(c.after, codes, c.key) })
+    }
+    const change: PinSetChange = { added, updated, removed, local }
+    for (const fn of this.changeListeners) {
+      try { fn(change) } catch (err) { this.log.error({ err }, 'pinset change listener failed') }
+    }
+  }
+
+  /**
+   * The single-document pinset of earlier releases (store.ts, formats 1 and 2) is copied into the
+   * shards, written whole, and only then marked done (a crash before that runs it again: the
+   * copies it already made are the same pins, merged by the last-writer-wins rule).
+   */
+  private async migrateLegacy (): Promise<void> {
+    const started = Date.now()
+    const { store: legacy, loaded } = await PinsetStore.open(this.init.dir, this.log)
+    await legacy.close()
+    const doc = new Y.Doc()
+    const kv = new YArrayKv(doc, { resolveConflicts: false })
+    const codes = new PeerCodes(doc)
+    if (loaded.state !== undefined) Y.applyUpdate(doc, loaded.state)
+    if (loaded.updates.length > 0) doc.transact(() => { for (const u of loaded.updates) Y.applyUpdate(doc, u) })
+    const records: PinRecord[] = []
+    for (const v of kv.values()) records.push(decodeRecord(v, codes))
+    doc.destroy()
+    for (const [id, rs] of this.group(records, r => r.cid)) {
+      const live = this.decode(id)
+      let values: string[] = []
+      // Written as loaded state: nothing is announced or broadcast (every peer migrates its own copy).
+      live.doc.transact(() => { values = rs.map(r => encodeRecord(r, live.codes)) }, LOAD)
+      for (let i = 0; i < values.length; i += this.init.maxPinsPerUpdate) live.kv.write(values.slice(i, i + this.init.maxPinsPerUpdate), [], LOAD)
+      // Not in the WAL (nothing is appended for loaded state): kept decoded until the checkpoint writes it.
+      this.shard(id).diskEpoch = -1
+      // Bounded memory: the shards written so far go to disk every so often.
+      if (this.lru.size >= 64) await this.checkpoint()
+    }
+    await this.checkpoint()
+    await this.requireStore().completeMigration()
+    this.log.info({ pins: records.length, ms: Date.now() - started }, 'pinset migrated from the single-document format to shards')
+  }
+}
+
+/** 16 bytes naming a shard's exact content: its epoch and its Yjs snapshot (inserted and deleted elements). */
+function digestOf (epoch: EpochId, doc: Y.Doc): Uint8Array {
+  const h = createHash('sha256')
+  h.update(`${epoch.n}\x00${epoch.leader}\x00`)
+  h.update(Y.encodeSnapshot(Y.snapshot(doc)))
+  return new Uint8Array(h.digest().subarray(0, 16))
+}
