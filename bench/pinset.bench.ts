@@ -236,7 +236,8 @@ async function adminPinsWalk (peer: TestPeer, limit: number, signal: AbortSignal
   let pages = 0
   let url: string | undefined = `${peer.proc.apiUrl}/pins?limit=${limit}`
   while (url !== undefined) {
-    const res = await fetch(url, { signal })
+    const at: string = url
+    const res = await fetch(at, { signal })
     if (!res.ok) throw new Error(`HTTP ${res.status} on page ${pages + 1}: ${(await res.text()).slice(0, 300)}`)
     count += await countIn(res.body, '\n')
     pages++
@@ -245,7 +246,7 @@ async function adminPinsWalk (peer: TestPeer, limit: number, signal: AbortSignal
       if (/cursor/i.test(name) && value !== '') url = `${peer.proc.apiUrl}/pins?limit=${limit}&cursor=${encodeURIComponent(value)}`
     }
     const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get('link') ?? '')
-    if (url === undefined && next !== null) url = new URL(next[1] as string, peer.proc.apiUrl).toString()
+    if (url === undefined && next !== null) url = new URL(next[1] as string, at).toString()
   }
   return { count, detail: pages === 1 ? 'one answer: the daemon does not page' : `${pages} pages of ${limit}` }
 }
