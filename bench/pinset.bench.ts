@@ -182,8 +182,8 @@ async function million (): Promise<void> {
   }
 }
 
-/** Bytes of `needle` in a response body, counted as it streams (the body is never held whole). */
-async function countIn (body: ReadableStream<Uint8Array> | null, needle: string): Promise<number> {
+/** Occurrences of `needle` in a response body, counted as it streams (the body is never held whole), each also added to `seen`. */
+async function countIn (body: ReadableStream<Uint8Array> | null, needle: string, seen: { n: number }): Promise<number> {
   if (body === null) return 0
   const pattern = Buffer.from(needle)
   let tail = Buffer.alloc(0)
@@ -191,7 +191,7 @@ async function countIn (body: ReadableStream<Uint8Array> | null, needle: string)
   for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
     const buf = tail.length === 0 ? Buffer.from(chunk) : Buffer.concat([tail, chunk])
     let at = 0
-    while ((at = buf.indexOf(pattern, at)) !== -1) { n++; at += pattern.length }
+    while ((at = buf.indexOf(pattern, at)) !== -1) { n++; seen.n++; at += pattern.length }
     // A match split across chunks is found in the next round; the kept bytes are too few to hold a whole one.
     tail = buf.subarray(Math.max(0, buf.length - pattern.length + 1))
   }
@@ -202,25 +202,27 @@ async function countIn (body: ReadableStream<Uint8Array> | null, needle: string)
  * A pinset walk through an HTTP endpoint: the whole answer read, its pins counted, the rate and
  * whether it listed all `expected` pins as a row against `target` pins/s.
  */
-async function walkRow (metric: string, expected: number, targetRate: number | undefined, walk: (signal: AbortSignal) => Promise<{ count: number, detail?: string }>): Promise<void> {
+async function walkRow (metric: string, expected: number, targetRate: number | undefined, walk: (signal: AbortSignal, seen: { n: number }) => Promise<{ count: number, detail?: string }>): Promise<void> {
   const t0 = performance.now()
+  const seen = { n: 0 }
   const target = targetRate === undefined ? '(info)' : `≥ ${targetRate.toLocaleString('en-US')} pins/s`
   try {
-    const { count, detail } = await walk(AbortSignal.timeout(WALK_TIMEOUT_MS))
+    const { count, detail } = await walk(AbortSignal.timeout(WALK_TIMEOUT_MS), seen)
     const ms = performance.now() - t0
     const complete = count === expected
     const value = `${rate(count, ms)} (${count.toLocaleString('en-US')} pins in ${secs(ms)}${complete ? '' : `, expected ${expected.toLocaleString('en-US')}`}${detail === undefined ? '' : `; ${detail}`})`
     row(metric, value, target, targetRate === undefined ? (complete ? undefined : false) : complete && count / (ms / 1000) >= targetRate)
   } catch (err) {
-    row(metric, `failed after ${secs(performance.now() - t0)}: ${(err as Error).message}`, target, false)
+    const ms = performance.now() - t0
+    row(metric, `failed after ${secs(ms)}, ${seen.n.toLocaleString('en-US')} pins read by then (${rate(seen.n, ms)}): ${(err as Error).message}`, target, false)
   }
 }
 
-async function kuboPinLs (peer: TestPeer, query: string, signal: AbortSignal): Promise<{ count: number }> {
+async function kuboPinLs (peer: TestPeer, query: string, signal: AbortSignal, seen: { n: number }): Promise<{ count: number }> {
   const res = await fetch(`${peer.proc.proxyUrl}/api/v0/pin/ls?${query}`, { method: 'POST', signal })
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`)
   // One `"Type"` per pin in both shapes: `{"Cid":…,"Type":…}` lines, or `{"Keys":{"<cid>":{"Type":…}}}`.
-  const count = await countIn(res.body, '"Type"')
+  const count = await countIn(res.body, '"Type"', seen)
   const error = res.headers.get('x-stream-error')
   if (error !== null && error !== '') throw new Error(`stream error: ${error}`)
   return { count }
@@ -231,7 +233,7 @@ async function kuboPinLs (peer: TestPeer, query: string, signal: AbortSignal): P
  * page from a response header whose name contains "cursor", or a `Link: <…>; rel="next"`), or as
  * one answer where the daemon does not page.
  */
-async function adminPinsWalk (peer: TestPeer, limit: number, signal: AbortSignal): Promise<{ count: number, detail: string }> {
+async function adminPinsWalk (peer: TestPeer, limit: number, signal: AbortSignal, seen: { n: number }): Promise<{ count: number, detail: string }> {
   let count = 0
   let pages = 0
   let url: string | undefined = `${peer.proc.apiUrl}/pins?limit=${limit}`
@@ -239,7 +241,7 @@ async function adminPinsWalk (peer: TestPeer, limit: number, signal: AbortSignal
     const at: string = url
     const res = await fetch(at, { signal })
     if (!res.ok) throw new Error(`HTTP ${res.status} on page ${pages + 1}: ${(await res.text()).slice(0, 300)}`)
-    count += await countIn(res.body, '\n')
+    count += await countIn(res.body, '\n', seen)
     pages++
     url = undefined
     for (const [name, value] of res.headers) {
@@ -314,18 +316,18 @@ async function tenMillion (): Promise<void> {
     // pin/ls lists the Kubo's own pins too: `ipfs init` pins the empty directory.
     const own = (await kubo.cli(['pin', 'ls', '--type=recursive', '--quiet'])).stdout.split('\n').filter(l => l !== '').length
     await walkRow(`${label} pins: pin/ls?type=recursive&stream=true on the proxy port, whole answer`, N + own, 200_000,
-      async signal => await guard(peers, kuboPinLs(joiner, 'type=recursive&stream=true', signal)))
+      async (signal, seen) => await guard(peers, kuboPinLs(joiner, 'type=recursive&stream=true', signal, seen)))
     await walkRow(`${label} pins: pin/ls?type=recursive (not streamed) on the proxy port, whole answer`, N + own, 200_000,
-      async signal => await guard(peers, kuboPinLs(joiner, 'type=recursive', signal)))
+      async (signal, seen) => await guard(peers, kuboPinLs(joiner, 'type=recursive', signal, seen)))
     await memoryRows(`${label} pins: the new peer after the pin/ls calls`, joiner, 2e9, '≤ 2 GB', ['peak'])
     await walkRow(`${label} pins: GET /allocations (admin API, NDJSON), whole answer`, N, undefined,
-      async signal => {
+      async (signal, seen) => {
         const res = await fetch(`${w.proc.apiUrl}/allocations`, { signal })
         if (!res.ok) throw new Error(`HTTP ${res.status}`)
-        return { count: await countIn(res.body, '\n') }
+        return { count: await countIn(res.body, '\n', seen) }
       })
     await walkRow(`${label} pins: GET /pins (admin API) walked page by page, limit 10000`, N, 200_000,
-      async signal => await guard(peers, adminPinsWalk(w, 10_000, signal)))
+      async (signal, seen) => await guard(peers, adminPinsWalk(w, 10_000, signal, seen)))
     for (const [name, p] of peers) {
       const holds = name === 'the holder'
       await memoryRows(`${label} pins: ${name} at the end${holds ? ' (not a target)' : ''}`, p, holds ? Infinity : 2e9, holds ? '(info)' : '≤ 2 GB', ['peak'])
