@@ -167,3 +167,16 @@ export class AlreadyInitializedError extends Error {
     this.file = file
   }
 }
+
+/** A catch-up peer's pinset has another shard count than this one's; the two cannot sync. */
+export class ShardCountMismatchError extends Error {
+  static readonly NAME = 'ShardCountMismatchError'
+  override readonly name = ShardCountMismatchError.NAME
+  readonly mine: number
+  readonly theirs: number
+  constructor (mine: number, theirs: number, options?: ErrorOptionsWithCause) {
+    super(`this peer's pinset has ${mine} shards, the other peer's ${theirs}: peers must use the same pinset.shards`, options)
+    this.mine = mine
+    this.theirs = theirs
+  }
+}

@@ -5,7 +5,7 @@ import { createRootLogger, forComponent, type Logger } from './logger.js'
 import { startAll, stopAll, type Startable } from './lifecycle.js'
 import { KuboProxy, clusterIntercepts, kuboAuthorizationHeader } from './proxy/index.js'
 import { createClusterNet, loadOrCreateIdentity, swarmKeyFromSecret, type ClusterNet } from './net/index.js'
-import { YjsPinSet } from './pinset/index.js'
+import { ShardedPinSet } from './pinset/index.js'
 import { PinsetReplicator } from './pinset/sync/index.js'
 import { PinsetCluster, type Cluster } from './cluster/index.js'
 import { AdminApi, AdminMetrics } from './api/index.js'
@@ -56,7 +56,14 @@ export async function createNode (config: Config, overrides: NodeOverrides = {})
   const kuboAuthorization = kuboAuthorizationHeader(config.kubo.authorization)
 
   const kubo = new HttpKuboClient({ url: kuboUrl, connectTimeoutMs: config.kubo.connectTimeoutMs, requestTimeoutMs: config.kubo.requestTimeoutMs, logger: log('kubo'), authorization: kuboAuthorization })
-  const pinset = new YjsPinSet({ logger: log('pinset') }, { dir: join(config.path, 'pinset'), trusted, compactMinLogBytes: config.pinset.compactLogBytes, removeWinsMs: config.pinset.removeWinsMs })
+  const pinset = new ShardedPinSet({ logger: log('pinset') }, {
+    dir: join(config.path, 'pinset'),
+    trusted,
+    shards: config.pinset.shards,
+    cachePins: config.pinset.cachePins,
+    walBytes: config.pinset.compactLogBytes,
+    removeWinsMs: config.pinset.removeWinsMs
+  })
   const replicator = new PinsetReplicator({ libp2p: net.libp2p, doc: pinset, logger: log('pinset.sync') }, {
     clusterName: config.cluster.name,
     trustedPeers: config.cluster.trustedPeers,

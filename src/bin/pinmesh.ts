@@ -1,3 +1,4 @@
+import './threadpool.js'
 import '../polyfills.js'
 import '../pnet-fix.js'
 import { parseArgs, type ParseArgsConfig } from 'node:util'

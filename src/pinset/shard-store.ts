@@ -23,7 +23,7 @@ const WAL_MAGIC = Buffer.from('PMWAL\0\0\0')
 /** u32 length, u32 crc32, u32 shard, u32 epoch number. */
 const FRAME_HEADER = 16
 /** State files written at once by `writeStates` (each is written, fsynced and renamed). */
-const WRITE_CONCURRENCY = 8
+const WRITE_CONCURRENCY = 32
 /** What `open` reads of each state file at first: its meta and package usually fit. */
 const HEAD_BYTES = 4096
 const LEGACY_FILES = ['pinset.state', 'pinset.log']

@@ -39,8 +39,8 @@ const LOCAL = Symbol('local')
 const LOAD = Symbol('load')
 interface RemoteOrigin { remote: string }
 
-/** A decoded shard. */
-interface Live { doc: Y.Doc, kv: YArrayKv, codes: PeerCodes, detach: () => void }
+/** A decoded shard. `base`: the state vector of what its state file held when it was decoded. */
+interface Live { doc: Y.Doc, kv: YArrayKv, codes: PeerCodes, detach: () => void, base?: Uint8Array }
 
 /** What this peer knows of a shard, decoded or not. */
 interface Shard {
@@ -54,6 +54,11 @@ interface Shard {
    * yet, a migration) the shard stays decoded and the next checkpoint writes it.
    */
   diskEpoch: number
+  /**
+   * State writes of this shard started so far. Only the latest one to finish moves `diskEpoch`: an
+   * earlier one lacks the updates written by the later ones, which are nowhere else (not in the WAL).
+   */
+  stateWrites: number
   /** Live pins and tombstones; exact while decoded, as of the last decode otherwise. */
   pins: number
   tombstones: number
@@ -115,6 +120,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
         epoch: meta?.epoch ?? GENESIS,
         pkg: meta?.package,
         diskEpoch: meta?.epoch.n ?? 0,
+        stateWrites: 0,
         pins: meta?.pins ?? 0,
         tombstones: meta?.tombstones ?? 0,
         digest: meta?.digest ?? this.emptyDigest,
@@ -135,8 +141,13 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
   async stop (): Promise<void> {
     const store = this.store
     if (store === undefined) return
-    // A clean stop leaves an empty WAL, so the next start decodes nothing.
-    await this.checkpoint().catch((err: unknown) => { this.log.warn({ err }, 'final pinset checkpoint failed; the WAL is replayed at next start') })
+    // A clean stop leaves an empty WAL, so the next start decodes nothing (a checkpoint already
+    // running leaves out what came after its rotation: a second one writes that).
+    try {
+      for (let i = 0; i < 2 && this.walFrames.size > 0; i++) await this.checkpoint()
+    } catch (err) {
+      this.log.warn({ err }, 'final pinset checkpoint failed; the WAL is replayed at next start')
+    }
     this.store = undefined
     await store.close()
     for (const id of [...this.lru.keys()]) this.drop(id)
@@ -205,6 +216,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
       doc.transact(() => { values = rs.map(r => encodeRecord(r, codes)) }, LOCAL)
       waits.push(...this.writeChunks(id, values, []))
     }
+    this.trim()
     await Promise.all(waits)
   }
 
@@ -215,6 +227,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
       const kv = this.decode(id).kv
       waits.push(...this.writeChunks(id, [], keys.filter(k => kv.has(k))))
     }
+    this.trim()
     await Promise.all(waits)
   }
 
@@ -236,6 +249,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     const { doc } = this.decode(shard)
     const origin: RemoteOrigin = { remote: fromPeer }
     doc.transact(() => { for (const u of updates) Y.applyUpdate(doc, u, origin) }, origin)
+    this.trim()
     return true
   }
 
@@ -309,6 +323,8 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
   async checkpoint (): Promise<void> {
     this.checkpointing ??= (async () => {
       const store = this.requireStore()
+      const started = Date.now()
+      const walBytes = store.walBytes
       try {
         // Updates from here on go to the new segment, and are of the new generation.
         const cut = ++this.generation
@@ -317,9 +333,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
         const seq = await rotated
         const batch: Array<{ shard: number, meta: ShardMeta, state: Uint8Array }> = []
         const flush = async (): Promise<void> => {
-          const entries = batch.splice(0)
-          await store.writeStates(entries)
-          for (const e of entries) this.shard(e.shard).diskEpoch = e.meta.epoch.n
+          await this.writeStates(batch.splice(0))
         }
         for (const id of ids) {
           const s = this.shard(id)
@@ -327,7 +341,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
           const live = this.decode(id)
           batch.push(this.stateOf(s, live))
           if (!wasLive) this.evict(id)
-          if (batch.length >= 32) { await flush(); await yieldToLoop() }
+          if (batch.length >= 256) { await flush(); await yieldToLoop() }
         }
         await flush()
         await store.dropSegmentsBefore(seq)
@@ -336,6 +350,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
           if (rest.length === 0) this.walFrames.delete(id)
           else this.walFrames.set(id, rest)
         }
+        this.log.debug({ shards: ids.size, walBytes, ms: Date.now() - started }, 'pinset checkpoint written')
       } finally {
         this.checkpointing = undefined
       }
@@ -409,10 +424,10 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
       }
       if (saved !== undefined) s.stateBytes = saved.state.length
       const frames = (this.walFrames.get(id) ?? []).filter(f => f[1] === s.diskEpoch)
-      live.doc.transact(() => {
-        if (saved !== undefined) Y.applyUpdate(live.doc, saved.state, LOAD)
-        for (const f of frames) Y.applyUpdate(live.doc, f[2], LOAD)
-      }, LOAD)
+      const doc = live.doc
+      if (saved !== undefined) Y.applyUpdate(doc, saved.state, LOAD)
+      live.base = Y.encodeStateVector(doc)
+      if (frames.length > 0) doc.transact(() => { for (const f of frames) Y.applyUpdate(doc, f[2], LOAD) }, LOAD)
     } catch (err) {
       live.doc.destroy()
       live = this.newLive()
@@ -441,6 +456,13 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     s.pins = live.kv.size
     s.tombstones = live.kv.tombstoneCount()
     s.digest ??= digestOf(s.epoch, live.doc)
+    // Its WAL frames become one update (what it holds beyond its state file), so that decoding it
+    // again applies two updates rather than one per write since the last checkpoint.
+    const frames = this.walFrames.get(id)
+    if (frames !== undefined && frames.length > 1 && live.base !== undefined) {
+      const generation = Math.max(...frames.map(f => f[0]))
+      this.walFrames.set(id, [[generation, s.diskEpoch, Y.encodeStateAsUpdate(live.doc, live.base)]])
+    }
     this.drop(id)
     return true
   }
@@ -458,8 +480,11 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     if (this.store === undefined) return
     let pins = 0
     for (const id of this.lru.keys()) pins += this.table[id]?.live?.kv.size ?? 0
-    for (const id of [...this.lru.keys()]) {
-      if (pins <= this.init.cachePins || this.lru.size <= 1) break
+    const ids = [...this.lru.keys()]
+    // Never the most recently used: the shard just decoded, which the caller is about to use (shards
+    // that cannot be dropped, ahead of it, would otherwise leave it the one dropped).
+    for (const id of ids.slice(0, -1)) {
+      if (pins <= this.init.cachePins) break
       const n = this.table[id]?.live?.kv.size ?? 0
       if (this.evict(id)) pins -= n
     }
@@ -505,7 +530,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
       this.recordFrame(s.id, epoch.n, update)
       written = store.append(s.id, update, epoch.n)
     } else {
-      written = store.writeStates([this.stateOf(s, live)]).then(() => { s.diskEpoch = epoch.n })
+      written = this.writeStates([this.stateOf(s, live)])
     }
     if (origin !== LOCAL) written.catch((err: unknown) => { this.log.error({ err, shard: s.id }, 'failed to persist a replicated pinset update') })
     if (origin === LOCAL) {
@@ -518,6 +543,14 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
         this.checkpoint().catch((err: unknown) => { this.log.error({ err }, 'pinset checkpoint failed') })
       }
     }, () => {})
+  }
+
+  /** Writes these shards' states; see `Shard.stateWrites`. */
+  private async writeStates (entries: Array<{ shard: number, meta: ShardMeta, state: Uint8Array }>): Promise<void> {
+    const shards = entries.map(e => this.shard(e.shard))
+    const started = shards.map(s => ++s.stateWrites)
+    await this.requireStore().writeStates(entries)
+    shards.forEach((s, i) => { if (s.stateWrites === started[i]) s.diskEpoch = (entries[i] as typeof entries[number]).meta.epoch.n })
   }
 
   private recordFrame (id: ShardId, epoch: number, update: Uint8Array): void {
@@ -556,7 +589,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     s.digest = undefined
     const persistOnly = this.attach(s, next, false)
     // On failure (disk full) the next write of this epoch writes the state (see persist).
-    await this.requireStore().writeStates([this.stateOf(s, next)]).then(() => { s.diskEpoch = pkg.id.n }, (err: unknown) => {
+    await this.writeStates([this.stateOf(s, next)]).catch((err: unknown) => {
       this.log.error({ err, shard: s.id }, 'cannot write the new pinset epoch to disk yet')
     })
     if (migration !== undefined) {

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, cp, readdir, stat, writeFile } from 'node:fs/promises'
 import { openSync, closeSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -13,7 +13,8 @@ import { httpRequest } from '../fixtures/http.js'
 import { waitFor } from '../fixtures/wait-for.js'
 import { smallDisk, fill } from '../fixtures/small-disk.js'
 import { PinsetStore } from '../../src/pinset/store.js'
-import { YjsPinSet } from '../../src/pinset/index.js'
+import { YjsPinSet, ShardedPinSet, shardOf } from '../../src/pinset/index.js'
+import { PinsetWriteError } from '../../src/errors.js'
 import type { PinRecord } from '../../src/types.js'
 
 // A real full disk: a small tmpfs as the data directory, filled up (test/fixtures/small-disk.ts).
@@ -86,6 +87,220 @@ test('pinset: a put the full disk refused is written once space is back, so the 
   have = await restart()
   assert.equal(p.epoch().n, 1)
   assert.deepEqual(acked.filter(c => !have.includes(c)), [], `after a restart on the new epoch: ${have.join(',')}`)
+})
+
+/**
+ * What a crash would leave of the pinset in `dir` (no stop, no final checkpoint): a copy of its files,
+ * made outside the small disk, opened as a new ShardedPinSet and given to `fn`.
+ */
+async function afterKill<T> (dir: string, fn: (p: ShardedPinSet) => T): Promise<T> {
+  const copy = await mkdtemp(join(tmpdir(), 'pinmesh-killed-'))
+  try {
+    await cp(dir, copy, { recursive: true })
+    const p = new ShardedPinSet({ logger: pino({ level: 'silent' }) }, { dir: copy, trusted: true, shards: SHARDS })
+    await p.start()
+    try { return fn(p) } finally { await p.stop() }
+  } finally {
+    await rm(copy, { recursive: true, force: true })
+  }
+}
+
+const SHARDS = 8
+/** Room left on the disk for the checkpoint that fails midway: its new segment and a few state files. */
+const SPARE = 24 * 1024
+/** The first CID `<prefix><i>` that falls in `shard`. */
+function cidIn (shard: number, prefix: string): string {
+  for (let i = 0; ; i++) if (shardOf(`${prefix}${i}`, SHARDS) === shard) return `${prefix}${i}`
+}
+const missing = (p: ShardedPinSet, cids: readonly string[]): string[] => cids.filter(c => !p.has(c))
+
+test('sharded pinset: puts the full disk refused are written once space is back, and every acknowledged put survives a kill, across a shard rebuild and a checkpoint that fails midway', async (t) => {
+  const disk = await smallDisk(t, '256k')
+  const dir = join(disk, 'pinset')
+  const logger = pino({ level: 'silent' })
+  const p = new ShardedPinSet({ logger }, { dir, trusted: true, shards: SHARDS })
+  await p.start()
+  t.after(async () => { await p.stop() })
+  const acked: string[] = []
+  const refused: string[] = []
+  const putAll = async (cids: string[]): Promise<void> => {
+    for (const cid of cids) {
+      try {
+        await p.put([record(cid)])
+        acked.push(cid)
+      } catch (err) {
+        assert.equal((err as Error).name, PinsetWriteError.NAME, String(err))
+        refused.push(cid)
+      }
+    }
+  }
+  await putAll(['a0'])
+  await fill(join(disk, 'filler'))
+  await putAll(Array.from({ length: 11 }, (_, i) => `a${i + 1}`))
+  assert.ok(refused.length > 0, 'some puts were refused on the full disk')
+  assert.deepEqual(missing(p, acked), [], 'no acknowledged put is lost while the disk is full')
+  await afterKill(dir, k => { assert.deepEqual(missing(k, acked), [], 'every acknowledged put survives a kill on the full disk') })
+  await rm(join(disk, 'filler'))
+  // No restart needed: the next put writes the refused ones first, then its own.
+  await putAll(['c0', 'c1'])
+  assert.equal(refused.length + acked.length, 14)
+  assert.ok(acked.includes('c0') && acked.includes('c1'), 'puts succeed once space is back')
+  await afterKill(dir, k => {
+    assert.deepEqual(missing(k, acked), [], 'every acknowledged put survives a kill')
+    assert.deepEqual(missing(k, refused), [], 'the refused puts were written once space was back')
+  })
+
+  // A shard rebuilt while the disk is full: its new epoch's state cannot be written yet, nor any put in it.
+  const shard = shardOf('a1', SHARDS)
+  await fill(join(disk, 'filler'))
+  assert.equal((await p.rebuild(shard, 'leader')).n, 1)
+  await assert.rejects(p.put([record(cidIn(shard, 'b'))]), { name: PinsetWriteError.NAME })
+  await rm(join(disk, 'filler'))
+  await putAll([cidIn(shard, 'd'), cidIn((shard + 1) % SHARDS, 'd')])
+  assert.equal(acked.at(-2), cidIn(shard, 'd'), 'a put in the rebuilt shard succeeds once space is back')
+  await afterKill(dir, k => {
+    assert.equal(k.epoch(shard).n, 1, 'the rebuilt shard is on its new epoch')
+    assert.deepEqual(missing(k, acked), [], 'every acknowledged put survives a kill after the rebuild')
+  })
+
+  // A checkpoint that fails midway: some state files are written, then the disk is full.
+  await putAll(Array.from({ length: 24 }, (_, i) => `e${i}`))
+  const segments = async (): Promise<string[]> => (await readdir(dir)).filter(f => f.startsWith('wal-')).sort()
+  const before = await segments()
+  const states = async (): Promise<Map<string, number>> => new Map(await Promise.all((await readdir(join(dir, 'shards'))).map(async f => [f, (await stat(join(dir, 'shards', f))).mtimeMs] as [string, number])))
+  const statesBefore = await states()
+  await writeFile(join(disk, 'spare'), Buffer.alloc(SPARE, 1))
+  await fill(join(disk, 'filler'))
+  await rm(join(disk, 'spare'))
+  await assert.rejects(p.checkpoint(), { name: PinsetWriteError.NAME })
+  const statesAfter = await states()
+  const rewritten = [...statesAfter].filter(([f, m]) => statesBefore.get(f) !== m).length
+  assert.ok(rewritten > 0 && rewritten < SHARDS, `the checkpoint failed midway (${rewritten} state files written)`)
+  for (const s of before) assert.ok((await segments()).includes(s), `WAL segment ${s} is kept while a state could not be written (${(await segments()).join(', ')})`)
+  await afterKill(dir, k => { assert.deepEqual(missing(k, acked), [], 'every acknowledged put survives a kill after a failed checkpoint') })
+  await rm(join(disk, 'filler'))
+  await putAll(['f0'])
+  await p.checkpoint()
+  assert.equal((await segments()).length, 1, 'a checkpoint once space is back drops the older segments')
+  await afterKill(dir, k => {
+    assert.deepEqual(missing(k, acked), [], 'every acknowledged put survives a kill after the checkpoint')
+    assert.equal(k.epoch(shard).n, 1)
+  })
+  // Before the disk is unmounted (the hooks run in order): a clean stop, and a start from what it wrote.
+  await p.stop()
+  const again = new ShardedPinSet({ logger }, { dir, trusted: true, shards: SHARDS })
+  await again.start()
+  assert.deepEqual(missing(again, acked), [], 'every acknowledged put is there after a clean restart')
+  assert.equal((await segments()).length, 1)
+  await again.stop()
+})
+
+test('sharded pinset: a shard dropped from the cache after a put the full disk refused comes back with that put, which is written once space is back', async (t) => {
+  const disk = await smallDisk(t, '256k')
+  const dir = join(disk, 'pinset')
+  const logger = pino({ level: 'silent' })
+  // One decoded shard at a time.
+  const p = new ShardedPinSet({ logger }, { dir, trusted: true, shards: SHARDS, cachePins: 1 })
+  await p.start()
+  t.after(async () => { await p.stop() })
+  const X = 3
+  const other = cidIn((X + 1) % SHARDS, 'o')
+  // Shard X's put decodes it and drops the others (the cache is trimmed as shards are decoded).
+  const acked = [cidIn(X, 'x'), other, cidIn((X + 3) % SHARDS, 'w')]
+  await p.put(acked.map(record))
+  await fill(join(disk, 'filler'))
+  // The WAL's last page may still take a few puts.
+  let refused: string | undefined
+  for (let i = 0; i < 20 && refused === undefined; i++) {
+    const cid = cidIn(X, `y${i}-`)
+    try {
+      await p.put([record(cid)])
+      acked.push(cid)
+    } catch (err) {
+      assert.equal((err as Error).name, PinsetWriteError.NAME)
+      refused = cid
+    }
+  }
+  assert.ok(refused !== undefined, 'a put was refused on the full disk')
+  // Reading a pin of another shard decodes it and drops shard X from memory.
+  assert.deepEqual(p.get(other), record(other))
+  assert.equal(p.stats().shardsDecoded, 1, 'only the shard just read is decoded')
+  assert.deepEqual(p.get(refused), record(refused), 'decoded again, shard X has the refused put')
+  assert.equal(p.has(other), true)
+  await rm(join(disk, 'filler'))
+  // A put in another shard writes the refused one first.
+  const later = cidIn((X + 2) % SHARDS, 'z')
+  await p.put([record(later)])
+  acked.push(later)
+  await afterKill(dir, k => {
+    assert.deepEqual(missing(k, acked), [], 'every acknowledged put survives a kill')
+    assert.deepEqual(k.get(refused as string), record(refused as string), 'the refused put was written once space was back')
+  })
+  // And a checkpoint writes it into shard X's state.
+  await p.checkpoint()
+  await p.stop()
+  await rm(join(dir, (await readdir(dir)).find(f => f.startsWith('wal-')) as string))
+  const again = new ShardedPinSet({ logger }, { dir, trusted: true, shards: SHARDS })
+  await again.start()
+  assert.deepEqual(missing(again, [...acked, refused]), [], 'the shard states hold every put')
+  await again.stop()
+})
+
+test('sharded pinset: while a shard rebuilt on the full disk must stay in the cache, puts in the other shards are still written (the shard a put decodes is not dropped under it)', async (t) => {
+  const disk = await smallDisk(t, '256k')
+  const dir = join(disk, 'pinset')
+  const logger = pino({ level: 'silent' })
+  const p = new ShardedPinSet({ logger }, { dir, trusted: true, shards: SHARDS, cachePins: 2 })
+  await p.start()
+  t.after(async () => { await p.stop() })
+  const acked = Array.from({ length: 40 }, (_, i) => `a${i}`)
+  await p.put(acked.map(record))
+  const rebuilt = 3
+  await fill(join(disk, 'filler'))
+  // Its new epoch's state cannot be written: it stays decoded until it is.
+  await p.rebuild(rebuilt, 'leader')
+  await rm(join(disk, 'filler'))
+  for (let s = 0; s < SHARDS; s++) {
+    if (s === rebuilt) continue
+    const cid = cidIn(s, 'b')
+    await p.put([record(cid)])
+    acked.push(cid)
+    assert.deepEqual(p.get(cid), record(cid), `${cid} (shard ${s}) is in the pinset`)
+  }
+  await afterKill(dir, k => { assert.deepEqual(missing(k, acked), [], 'every acknowledged put survives a kill') })
+  await p.stop()
+})
+
+test('sharded pinset: a shard whose new epoch is written whole (its first write failed on the full disk) loses no put when it leaves the cache or is checkpointed while a later write of it is under way', async (t) => {
+  const disk = await smallDisk(t, '256k')
+  const dir = join(disk, 'pinset')
+  const logger = pino({ level: 'silent' })
+  const p = new ShardedPinSet({ logger }, { dir, trusted: true, shards: SHARDS, cachePins: 2 })
+  await p.start()
+  t.after(async () => { await p.stop() })
+  const acked = Array.from({ length: 40 }, (_, i) => `a${i}`)
+  await p.put(acked.map(record))
+  const rebuilt = 3
+  await fill(join(disk, 'filler'))
+  await p.rebuild(rebuilt, 'leader')
+  await rm(join(disk, 'filler'))
+  // Each put in the shard writes its whole state, one after the other.
+  const first = cidIn(rebuilt, 'c')
+  const second = cidIn(rebuilt, `${first}-`)
+  const writes = [p.put([record(first)]), p.put([record(second)])]
+  await writes[0]
+  // The second write is still under way: reading another shard must not drop this one from the cache...
+  const other = acked.find(c => shardOf(c, SHARDS) !== rebuilt) as string
+  assert.deepEqual(p.get(other), record(other))
+  assert.deepEqual(p.get(second), record(second), 'the shard still has the second put')
+  // ...nor may a checkpoint write it without the second put.
+  const checkpoint = p.checkpoint()
+  await writes[1]
+  await checkpoint
+  acked.push(first, second)
+  assert.deepEqual(missing(p, acked), [])
+  await afterKill(dir, k => { assert.deepEqual(missing(k, acked), [], 'every acknowledged put survives a kill') })
+  await p.stop()
 })
 
 /** One pin/add of `cids` with a name of the longest size Kubo allows, so that each write is ~3 KB (most of a tmpfs page). */

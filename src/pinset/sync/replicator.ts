@@ -1,20 +1,23 @@
-import * as encoding from 'lib0/encoding'
-import * as decoding from 'lib0/decoding'
-import { messageYjsSyncStep1, messageYjsSyncStep2 } from 'y-protocols/sync'
+import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { anySignal } from 'any-signal'
 import type { Libp2p, PeerId, Stream, Connection } from '@libp2p/interface'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
 import type { Logger } from '../../logger.js'
 import type { Startable } from '../../lifecycle.js'
-import type { ReplicatedDoc, EpochId } from '../types.js'
-import { compareEpochs, sameEpoch, encodeEpochId, decodeEpochId, needsCompaction, isCompactionLeader } from '../epoch.js'
+import type { ShardedDoc, EpochId, ShardId } from '../types.js'
+import { ShardCountMismatchError } from '../../errors.js'
+import { compareEpochs, sameEpoch, decodeEpochId, isCompactionLeader } from '../epoch.js'
+import * as decoding from 'lib0/decoding'
 import { TrustPolicy, gossipVerdict } from './trust.js'
+import { planSync, plannedSteps, shardMinTombstones } from './plan.js'
 import { STREAM_READ_BUFFER_BYTES } from '../../net/index.js'
 import { withTimeout, type ClearableSignal } from '../../utils/signals.js'
 import {
-  pinsetTopic, SYNC_PROTOCOL, MAX_MESSAGE_BYTES, MSG_HELLO, MSG_OFFER,
-  encodeUpdates, encodeNudge, decodeGossip, updateOverhead, frames, FrameAssembler
+  pinsetTopic, SYNC_PROTOCOL, MAX_MESSAGE_BYTES,
+  encodeUpdates, encodeNudge, decodeGossip, updateOverhead, leaderOverhead, frames, FrameAssembler,
+  encodeCatchUp, decodeCatchUp, type CatchUpMessage, type ShardUpdate, type ShardEpoch
 } from './wire.js'
 
 export interface PinsetReplicatorInit {
@@ -25,41 +28,54 @@ export interface PinsetReplicatorInit {
   batchWindowMs?: number
   /** Every connected peer is re-synced this often (anti-entropy). @default 30000 */
   syncIntervalMs?: number
-  /** A catch-up exchange is abandoned after this long. @default 120000 */
+  /**
+   * A catch-up exchange is abandoned after this long without a message either way. An inactivity
+   * limit rather than a deadline: a late joiner's exchange of a big pinset runs as long as it moves
+   * (and one cut short is resumed by the next: see `exchange`). @default 120000
+   */
   syncTimeoutMs?: number
-  /** Largest catch-up message accepted (a whole pinset state). @default 1 GiB */
+  /** Largest catch-up message accepted (one shard's whole state). @default 1 GiB */
   maxSyncBytes?: number
+  /**
+   * Most shards whose step 1 waits for its answer at a time in an exchange: deep enough to keep the
+   * stream busy, shallow enough that the other side encodes one diff at a time. @default 8
+   */
+  syncWindow?: number
   /** How often the compaction leader checks for tombstones. @default 10000 */
   compactCheckIntervalMs?: number
-  /** Fewest tombstones worth a new epoch. @default 1000 */
+  /**
+   * Fewest tombstones worth new epochs, over the whole pinset: a shard needs its share of them
+   * (shardMinTombstones) besides more tombstones than half its live pins. Taken per shard, 1000
+   * would never be reached by 1024 shards of 100 pins.
+   * @default 1000
+   */
   compactMinTombstones?: number
-  /** Least time between two epochs started by this peer. @default 60000 */
+  /** Least time between two compaction rounds started by this peer. @default 60000 */
   compactMinIntervalMs?: number
 }
 
 export interface PinsetReplicatorComponents {
   libp2p: Libp2p<{ pubsub: GossipSub }>
-  doc: ReplicatedDoc
+  doc: ShardedDoc
   logger: Logger
 }
 
-/**
- * Replicates the pinset document between peers:
- * - local updates (once on disk) are batched and published on the cluster's gossip topic in
- *   messages of at most 1 MiB, tagged with their epoch; an update too large for one message is
- *   announced by a nudge that makes receivers fetch it by catch-up;
- * - catch-up runs over SYNC_PROTOCOL in frames of at most 1 MiB: both sides say their epoch;
- *   on the same epoch they run the y-protocols exchange (step 1: state vectors, step 2: what
- *   the other lacks); otherwise the newer side sends its epoch offer and the older one moves;
- *   it runs on every new outbound connection, after a nudge or a gap, and every `syncIntervalMs`;
- * - only trusted peers' changes are applied: for gossip the message signer (`from`), never the
- *   forwarding peer; for catch-up the connection's remote peer;
- * - the trusted peer with the lowest id among those connected rebuilds the document as a new
- *   epoch when tombstones outweigh live entries (see epoch.ts).
- */
 /** Longest wait for the previous outbound exchange before starting the next one anyway. */
 const OUTBOUND_WAIT_MS = 2000
 
+/**
+ * Replicates the sharded pinset (`doc.shards` Yjs documents, each with its own epochs) between peers:
+ * - local updates (once on disk) are batched and published on the cluster's gossip topic in
+ *   messages of at most 1 MiB, each tagged with its shard and that shard's epoch; an update too
+ *   large for one message is announced by a nudge that makes receivers fetch it by catch-up;
+ * - catch-up runs over SYNC_PROTOCOL in frames of at most 1 MiB: both sides send their summary
+ *   (every shard's epoch and digest) and settle only the shards that differ (see `exchange`);
+ *   it runs on every new outbound connection, after a nudge or a gap, and every `syncIntervalMs`;
+ * - only trusted peers' changes are applied: for gossip the message signer (`from`), never the
+ *   forwarding peer; for catch-up the connection's remote peer;
+ * - the trusted peer with the lowest id among those connected rebuilds, one at a time, the shards
+ *   whose tombstones outweigh their live entries as new epochs (see epoch.ts), then nudges peers.
+ */
 export class PinsetReplicator implements Startable {
   private readonly c: PinsetReplicatorComponents
   private readonly init: Required<PinsetReplicatorInit>
@@ -67,8 +83,8 @@ export class PinsetReplicator implements Startable {
   private readonly topic: string
   private trust?: TrustPolicy
   private self = ''
-  private queue: Uint8Array[] = []
-  private queueEpoch?: EpochId
+  private queue: ShardUpdate[] = []
+  private queueLeaders = new Set<string>()
   private queuedBytes = 0
   private flushTimer?: NodeJS.Timeout
   private readonly timers: NodeJS.Timeout[] = []
@@ -79,12 +95,32 @@ export class PinsetReplicator implements Startable {
    */
   private outbound: Promise<void> = Promise.resolve()
   private readonly cleanups: Array<() => void> = []
+  private readonly shardCountWarned = new Set<string>()
+  /**
+   * Shards whose step 1 waits for an answer in some exchange. Another exchange running meanwhile
+   * (a joiner syncing with several peers) skips them rather than fetch the same diff twice; the
+   * exchanges share the work out instead.
+   */
+  private readonly asking = new Set<ShardId>()
   private topologyId?: string
   private started = false
   private lastRebuild = 0
   private rebuilding = false
   private readonly stopController = new AbortController()
-  private readonly counters = { gossipBytesIn: 0, gossipBytesOut: 0, syncBytesIn: 0, syncBytesOut: 0, syncs: 0, epochsAdopted: 0, epochsBuilt: 0 }
+  private readonly counters = {
+    gossipBytesIn: 0,
+    gossipBytesOut: 0,
+    syncBytesIn: 0,
+    syncBytesOut: 0,
+    /** Catch-up exchanges started (either side). */
+    syncs: 0,
+    /** Catch-up exchanges that ran to their end both ways. */
+    syncRounds: 0,
+    /** Shards for which a step 2 or an epoch offer crossed, either way, summed over exchanges. */
+    shardsSynced: 0,
+    epochsAdopted: 0,
+    epochsBuilt: 0
+  }
 
   constructor (components: PinsetReplicatorComponents, init: PinsetReplicatorInit) {
     this.c = components
@@ -93,6 +129,7 @@ export class PinsetReplicator implements Startable {
       syncIntervalMs: 30_000,
       syncTimeoutMs: 120_000,
       maxSyncBytes: 1 << 30,
+      syncWindow: 8,
       compactCheckIntervalMs: 10_000,
       compactMinTombstones: 1000,
       compactMinIntervalMs: 60_000,
@@ -115,7 +152,7 @@ export class PinsetReplicator implements Startable {
     pubsub.addEventListener('message', onMessage)
     this.cleanups.push(() => { pubsub.removeEventListener('message', onMessage) })
     pubsub.subscribe(this.topic)
-    this.cleanups.push(doc.onLocalUpdate((u, epoch) => { this.enqueue(u, epoch) }))
+    this.cleanups.push(doc.onLocalUpdate((shard, update, epoch) => { this.enqueue({ shard, epoch, update }) }))
 
     await libp2p.handle(SYNC_PROTOCOL, (stream: Stream, connection: Connection) => {
       this.exchange(stream, connection.remotePeer.toString()).catch((err: unknown) => {
@@ -129,7 +166,9 @@ export class PinsetReplicator implements Startable {
       }
     })
     this.timers.push(setInterval(() => { this.syncAll() }, this.init.syncIntervalMs))
-    this.timers.push(setInterval(() => { void this.maybeRebuild() }, this.init.compactCheckIntervalMs))
+    this.timers.push(setInterval(() => {
+      this.maybeRebuild().catch((err: unknown) => { this.log.error({ err }, 'pinset compaction check failed') })
+    }, this.init.compactCheckIntervalMs))
     for (const t of this.timers) t.unref()
   }
 
@@ -149,7 +188,7 @@ export class PinsetReplicator implements Startable {
     await Promise.allSettled([...this.syncing.values()])
   }
 
-  /** Bytes, exchanges and epochs so far, for metrics and tests. */
+  /** Bytes, exchanges, shards and epochs so far, for metrics and tests. */
   stats (): Readonly<typeof this.counters> { return { ...this.counters } }
 
   /** Runs a catch-up exchange with `peerId` now (at most one per peer at a time). */
@@ -160,13 +199,14 @@ export class PinsetReplicator implements Startable {
     const run = (async () => {
       // Bounded, so one peer that does not answer (paused, say) holds up the others only briefly.
       await Promise.race([previous, new Promise<void>(resolve => { setTimeout(resolve, OUTBOUND_WAIT_MS).unref() })])
-      const signal = this.syncSignal()
+      const signal = withTimeout([this.stopController.signal], this.init.syncTimeoutMs)
+      let stream: Stream
       try {
-        const stream = await this.c.libp2p.dialProtocol(peerIdFromString(peerId), SYNC_PROTOCOL, { signal })
-        await this.exchange(stream, peerId, signal)
+        stream = await this.c.libp2p.dialProtocol(peerIdFromString(peerId), SYNC_PROTOCOL, { signal })
       } finally {
         signal.clear()
       }
+      await this.exchange(stream, peerId)
     })().catch((err: unknown) => {
       if (this.started) this.log.debug({ err, peer: peerId }, 'pinset sync failed')
     }).finally(() => { this.syncing.delete(peerId) })
@@ -184,49 +224,64 @@ export class PinsetReplicator implements Startable {
     return [...new Set(this.c.libp2p.getConnections().map(c => c.remotePeer.toString()))]
   }
 
-  /** The leader's periodic check: rebuild as a new epoch when tombstones outweigh live pins. */
+  /**
+   * The leader's periodic check: rebuilds, one at a time and yielding between them, the shards
+   * whose tombstones outweigh their live pins as new epochs, then nudges peers once for all.
+   */
   private async maybeRebuild (): Promise<void> {
     if (this.rebuilding || this.trust?.isTrusted(this.self) !== true) return
     if (Date.now() - this.lastRebuild < this.init.compactMinIntervalMs) return
     const trustedConnected = this.connectedPeers().filter(p => this.trust?.isTrusted(p) === true)
     if (!isCompactionLeader(this.self, trustedConnected)) return
-    if (!needsCompaction(this.c.doc.compactionFigures(), this.init.compactMinTombstones)) return
+    const candidates = this.c.doc.compactionCandidates(shardMinTombstones(this.init.compactMinTombstones, this.c.doc.shards))
+    if (candidates.length === 0) return
     this.rebuilding = true
+    this.lastRebuild = Date.now()
+    const rebuilt: ShardEpoch[] = []
     try {
-      this.lastRebuild = Date.now()
-      const epoch = await this.c.doc.rebuild(this.self)
-      this.counters.epochsBuilt++
-      await this.publish(encodeNudge(epoch))
-    } catch (err) {
-      this.log.error({ err }, 'rebuilding the pinset as a new epoch failed')
+      for (const shard of candidates) {
+        if (!this.started) break
+        try {
+          rebuilt.push({ shard, epoch: await this.c.doc.rebuild(shard, this.self) })
+          this.counters.epochsBuilt++
+        } catch (err) {
+          this.log.error({ err, shard }, 'rebuilding a pinset shard as a new epoch failed')
+        }
+        await yieldToLoop()
+      }
+      if (rebuilt.length > 0) await this.publish(encodeNudge(rebuilt))
     } finally {
       this.rebuilding = false
     }
   }
 
-  private enqueue (update: Uint8Array, epoch: EpochId): void {
-    if (this.queueEpoch !== undefined && !sameEpoch(this.queueEpoch, epoch)) void this.flush()
-    if (updateOverhead(update) + 64 > MAX_MESSAGE_BYTES) {
+  private enqueue (entry: ShardUpdate): void {
+    const leader = entry.epoch.leader
+    const bytes = updateOverhead(entry.update) + (this.queueLeaders.has(leader) ? 0 : leaderOverhead(leader))
+    if (bytes + 64 > MAX_MESSAGE_BYTES) {
       // Too big for gossip: tell peers to come and get it.
-      void this.publish(encodeNudge(epoch))
+      void this.publish(encodeNudge([{ shard: entry.shard, epoch: entry.epoch }]))
       return
     }
-    if (this.queuedBytes + updateOverhead(update) + 64 > MAX_MESSAGE_BYTES) void this.flush()
-    this.queue.push(update)
-    this.queueEpoch = epoch
-    this.queuedBytes += updateOverhead(update)
+    if (this.queuedBytes + bytes + 64 > MAX_MESSAGE_BYTES) void this.flush()
+    this.queue.push(entry)
+    if (!this.queueLeaders.has(leader)) {
+      this.queueLeaders.add(leader)
+      this.queuedBytes += leaderOverhead(leader)
+    }
+    this.queuedBytes += updateOverhead(entry.update)
     this.flushTimer ??= setTimeout(() => { void this.flush() }, this.init.batchWindowMs)
   }
 
   private async flush (): Promise<void> {
     clearTimeout(this.flushTimer)
     this.flushTimer = undefined
-    const epoch = this.queueEpoch
-    if (this.queue.length === 0 || epoch === undefined) return
-    const updates = this.queue
+    if (this.queue.length === 0) return
+    const entries = this.queue
     this.queue = []
+    this.queueLeaders = new Set()
     this.queuedBytes = 0
-    await this.publish(encodeUpdates(epoch, updates))
+    await this.publish(encodeUpdates(entries))
   }
 
   private async publish (data: Uint8Array): Promise<void> {
@@ -250,95 +305,218 @@ export class PinsetReplicator implements Startable {
       this.log.warn({ err, peer: from }, 'malformed pinset gossip message')
       return
     }
-    // Another epoch, a nudge or a gap: a catch-up with the sender settles it.
-    if (decoded.kind === 'nudge' || !sameEpoch(decoded.epoch, this.c.doc.epoch())) { void this.syncWith(from); return }
-    try {
-      this.c.doc.applyRemote(decoded.updates, from, decoded.epoch)
-    } catch (err) {
-      this.log.warn({ err, peer: from }, 'could not apply a pinset update; resyncing')
+    const doc = this.c.doc
+    if (decoded.kind === 'nudge') {
+      // A nudge only about epochs older than ours is stale (we moved past them): nothing to fetch.
+      if (decoded.shards.some(s => s.shard < doc.shards && compareEpochs(s.epoch, doc.epoch(s.shard)) >= 0)) void this.syncWith(from)
+      return
     }
-    if (this.c.doc.hasMissingDependencies()) void this.syncWith(from)
+    let resync = false
+    // Consecutive entries of one shard and epoch are applied in one transaction.
+    for (let i = 0; i < decoded.entries.length;) {
+      const first = decoded.entries[i] as ShardUpdate
+      const updates: Uint8Array[] = []
+      for (; i < decoded.entries.length; i++) {
+        const x = decoded.entries[i] as ShardUpdate
+        if (x.shard !== first.shard || !sameEpoch(x.epoch, first.epoch)) break
+        updates.push(x.update)
+      }
+      if (first.shard >= doc.shards) { resync = true; continue }
+      try {
+        // Another epoch than the shard's: a catch-up with the sender settles it.
+        if (!doc.applyRemote(first.shard, updates, from, first.epoch)) resync = true
+        else if (doc.hasMissingDependencies(first.shard)) resync = true
+      } catch (err) {
+        this.log.warn({ err, peer: from, shard: first.shard }, 'could not apply a pinset update; resyncing')
+        resync = true
+      }
+    }
+    if (resync) void this.syncWith(from)
   }
 
   /**
-   * One catch-up exchange, symmetric for dialer and listener. Both send HELLO with their epoch.
-   * Same epoch: each sends its state vector, answers the other's with what it lacks, and applies
-   * what it receives if the sender is trusted. Different epochs: the newer side sends its offer
-   * and the older side (trusting the sender) moves to that epoch.
+   * One catch-up exchange, symmetric for dialer and listener:
+   * 1. both send HELLO with their shard count and summary (a count mismatch ends it, logged);
+   * 2. both compute the shards that differ (planSync, the same on both sides). For a shard on
+   *    different epochs the newer side sends its offer and the older side adopts it if it trusts
+   *    the sender and the epoch's leader; on the same epoch each side sends a step 1 (its state
+   *    vector; only to a trusted peer: an untrusted one's answer would be dropped), answers the
+   *    other's step 1s with step 2s (doc.diff), and applies the step 2s it gets from a trusted peer;
+   * 3. a side sends DONE once it has sent all its offers and step 1s, and END once it has also
+   *    received the other's DONE and answered every step 1 before it. Each side reads until END.
+   * At most `syncWindow` step 1s wait for their answer at a time, and a diff is encoded only when it
+   * is sent, so memory holds about one shard's diff whatever the pinset's size. Every shard applied
+   * is durable on its own (the doc persists it): an exchange cut short is resumed by the next, in
+   * which only the shards still differing move. Peers with equal summaries exchange HELLO and
+   * DONE/END only.
    */
-  private async exchange (stream: Stream, remote: string, signal?: AbortSignal): Promise<void> {
-    const own = signal === undefined ? this.syncSignal() : undefined
-    const options = { signal: signal ?? own }
+  private async exchange (stream: Stream, remote: string): Promise<void> {
+    const doc = this.c.doc
+    const trust = this.trust
+    const idle = new AbortController()
+    const idleTimer = setTimeout(() => { idle.abort(new Error(`no pinset sync message for ${this.init.syncTimeoutMs} ms`)) }, this.init.syncTimeoutMs)
+    idleTimer.unref()
+    const signal = anySignal([this.stopController.signal, idle.signal])
+    const options = { signal }
     const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES + 16, maxBufferSize: STREAM_READ_BUFFER_BYTES })
     const assembler = new FrameAssembler(this.init.maxSyncBytes)
+    let shards = doc.shards
     this.counters.syncs++
-    const send = async (type: number, write: (e: encoding.Encoder) => void): Promise<void> => {
-      const e = encoding.createEncoder()
-      encoding.writeVarUint(e, type)
-      write(e)
-      for (const f of frames(encoding.toUint8Array(e))) { await lp.write(f, options); this.counters.syncBytesOut += f.length }
+    const send = async (m: CatchUpMessage): Promise<void> => {
+      for (const f of frames(encodeCatchUp(m))) {
+        await lp.write(f, options)
+        this.counters.syncBytesOut += f.length
+        idleTimer.refresh()
+      }
     }
-    const receive = async (): Promise<decoding.Decoder> => {
+    const receive = async (): Promise<CatchUpMessage> => {
       for (;;) {
         const frame = await lp.read(options)
         this.counters.syncBytesIn += frame.byteLength
+        idleTimer.refresh()
         const message = assembler.push(frame.subarray())
-        if (message !== undefined) return decoding.createDecoder(message)
+        if (message !== undefined) return decodeCatchUp(message, shards)
       }
     }
+    const touched = new Set<ShardId>()
+    const touch = (shard: ShardId): void => {
+      if (touched.has(shard)) return
+      touched.add(shard)
+      this.counters.shardsSynced++
+    }
     try {
-      const mine = this.c.doc.epoch()
-      await send(MSG_HELLO, e => { encodeEpochId(e, mine) })
+      const summary = doc.summary()
+      await send({ type: 'hello', shards, summary })
       const hello = await receive()
-      if (decoding.readVarUint(hello) !== MSG_HELLO) throw new Error('expected HELLO')
-      const theirs = decodeEpochId(hello)
-      const order = compareEpochs(mine, theirs)
-      if (order > 0) {
-        const offer = this.c.doc.epochOffer()
-        if (offer !== undefined) await send(MSG_OFFER, e => { encoding.writeVarUint8Array(e, offer.pkg); encoding.writeVarUint8Array(e, offer.state) })
-      } else if (order < 0) {
-        const d = await receive()
-        if (decoding.readVarUint(d) !== MSG_OFFER) throw new Error('expected OFFER')
-        const offer = { pkg: decoding.readVarUint8Array(d), state: decoding.readVarUint8Array(d) }
-        if (this.trust?.isTrusted(remote) === true && this.trust.isTrusted(theirs.leader)) {
-          if (await this.c.doc.adoptEpoch(offer, remote)) this.counters.epochsAdopted++
-        } else {
-          this.trust?.ignored(remote, 'sync')
+      if (hello.type !== 'hello') throw new Error(`expected HELLO, got ${hello.type}`)
+      if (hello.shards !== shards) {
+        const err = new ShardCountMismatchError(shards, hello.shards)
+        if (!this.shardCountWarned.has(remote)) {
+          this.shardCountWarned.add(remote)
+          this.log.error({ peer: remote, shards, theirs: hello.shards }, `not syncing the pinset with this peer: ${err.message}`)
         }
-      } else {
-        await this.stateExchange(send, receive, remote)
+        throw err
       }
+      shards = hello.shards
+      const remoteTrusted = trust?.isTrusted(remote) === true
+      const plan = planSync(summary, hello.summary)
+      const steps = plannedSteps(plan, remoteTrusted)
+      if (!remoteTrusted && plan.exchange.length + plan.adopt.length > 0) trust?.ignored(remote, 'sync')
+
+      // Shared between the reader and the writer below; the writer waits on `wake` for the reader.
+      const replies: Array<{ shard: ShardId, epoch: EpochId, stateVector: Uint8Array }> = []
+      const answered = new Set<ShardId>()
+      const asked = new Set<ShardId>()
+      let remoteDone = false
+      let failed: unknown
+      let wake: () => void = () => {}
+      const wakeUp = (): void => { wake() }
+      const event = async (): Promise<void> => { await new Promise<void>(resolve => { wake = resolve }) }
+
+      const writer = async (): Promise<void> => {
+        let next = 0
+        let doneSent = false
+        for (;;) {
+          if (failed !== undefined) return
+          const reply = replies.shift()
+          if (reply !== undefined) {
+            const epoch = doc.epoch(reply.shard)
+            // Of another epoch (the shard moved since HELLO): a diff against it would be meaningless.
+            const update = sameEpoch(epoch, reply.epoch) ? doc.diff(reply.shard, reply.stateVector) : new Uint8Array(0)
+            if (update.length > 0) touch(reply.shard)
+            await send({ type: 'step2', shard: reply.shard, epoch, update })
+            continue
+          }
+          const step = steps[next]
+          if (step !== undefined && (step.kind === 'offer' || asked.size < this.init.syncWindow)) {
+            next++
+            if (step.kind === 'offer') {
+              const offer = doc.epochOffer(step.shard)
+              if (offer !== undefined) {
+                touch(step.shard)
+                await send({ type: 'offer', shard: step.shard, pkg: offer.pkg, state: offer.state })
+              }
+            } else {
+              if (this.asking.has(step.shard)) continue
+              this.asking.add(step.shard)
+              asked.add(step.shard)
+              await send({ type: 'step1', shard: step.shard, epoch: doc.epoch(step.shard), stateVector: doc.stateVector(step.shard) })
+            }
+            continue
+          }
+          if (step === undefined && !doneSent) {
+            doneSent = true
+            await send({ type: 'done' })
+            continue
+          }
+          if (doneSent && remoteDone && replies.length === 0) {
+            await send({ type: 'end' })
+            return
+          }
+          await event()
+        }
+      }
+
+      const reader = async (): Promise<void> => {
+        for (;;) {
+          const m = await receive()
+          switch (m.type) {
+            case 'step1':
+              if (remoteDone || answered.has(m.shard)) throw new Error(`unexpected step 1 of shard ${m.shard}`)
+              answered.add(m.shard)
+              replies.push(m)
+              break
+            case 'step2':
+              if (!asked.delete(m.shard)) throw new Error(`unexpected step 2 of shard ${m.shard}`)
+              this.asking.delete(m.shard)
+              if (m.update.length > 0) {
+                touch(m.shard)
+                if (!doc.applyRemote(m.shard, [m.update], remote, m.epoch)) this.log.debug({ peer: remote, shard: m.shard }, 'a sync answer of another epoch was dropped')
+              }
+              break
+            case 'offer': {
+              if (remoteDone) throw new Error('unexpected offer after DONE')
+              touch(m.shard)
+              const epoch = decodeEpochId(decoding.createDecoder(m.pkg))
+              if (remoteTrusted && trust?.isTrusted(epoch.leader) === true) {
+                if (await doc.adoptEpoch(m.shard, { pkg: m.pkg, state: m.state }, remote)) this.counters.epochsAdopted++
+              } else {
+                trust?.ignored(remote, 'sync')
+              }
+              break
+            }
+            case 'done':
+              remoteDone = true
+              break
+            case 'end':
+              if (!remoteDone || asked.size > 0) throw new Error('unexpected END')
+              return
+            case 'hello':
+              throw new Error('unexpected HELLO')
+          }
+          wakeUp()
+        }
+      }
+
+      const fail = (err: unknown): void => {
+        failed ??= err
+        stream.abort(err instanceof Error ? err : new Error(String(err)))
+        wakeUp()
+      }
+      try {
+        await Promise.all([writer().catch(fail), reader().catch(fail)])
+      } finally {
+        for (const shard of asked) this.asking.delete(shard)
+      }
+      if (failed !== undefined) throw failed
       await stream.close(options)
+      this.counters.syncRounds++
     } catch (err) {
       stream.abort(err as Error)
       throw err
     } finally {
-      own?.clear()
-    }
-  }
-
-  /** Stop or the sync timeout; utils/signals.ts says why not AbortSignal.any. */
-  private syncSignal (): ClearableSignal {
-    return withTimeout([this.stopController.signal], this.init.syncTimeoutMs)
-  }
-
-  private async stateExchange (send: (type: number, w: (e: encoding.Encoder) => void) => Promise<void>, receive: () => Promise<decoding.Decoder>, remote: string): Promise<void> {
-    const epoch = this.c.doc.epoch()
-    await send(messageYjsSyncStep1, e => { encoding.writeVarUint8Array(e, this.c.doc.stateVector()) })
-    let sentStep2 = false
-    let gotStep2 = false
-    while (!sentStep2 || !gotStep2) {
-      const d = await receive()
-      const type = decoding.readVarUint(d)
-      const payload = decoding.readVarUint8Array(d)
-      if (type === messageYjsSyncStep1 && !sentStep2) {
-        await send(messageYjsSyncStep2, e => { encoding.writeVarUint8Array(e, this.c.doc.diff(payload)) })
-        sentStep2 = true
-      } else if (type === messageYjsSyncStep2) {
-        gotStep2 = true
-        if (this.trust?.isTrusted(remote) === true) this.c.doc.applyRemote([payload], remote, epoch)
-        else this.trust?.ignored(remote, 'sync')
-      }
+      clearTimeout(idleTimer)
+      signal.clear()
     }
   }
 }

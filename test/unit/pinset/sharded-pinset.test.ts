@@ -332,3 +332,36 @@ test('a single-document pinset of format 2 (state plus log) is migrated with its
     await b.stop()
   })
 })
+
+test('a shard that must stay decoded (updates waiting for ones it has not seen) does not make the cache drop the shard a put is writing to', async () => {
+  await withTwo(async (a, b) => {
+    const S = 5
+    const inShard = (shard: number, prefix: string): string[] => Array.from({ length: 200 }, (_, i) => `${prefix}${i}`).filter(c => shardOf(c, SHARDS) === shard)
+    const updates: Uint8Array[] = []
+    a.onLocalUpdate((shard, u) => { if (shard === S) updates.push(u) })
+    await a.put(inShard(S, 'x').slice(0, 3).map(c => pin(c)))
+    await a.put([pin(inShard(S, 'x')[3] as string)])
+    await a.put([pin(inShard(S, 'x')[4] as string)])
+    // Pins of shard S, and an update that waits for one b has not seen: shard S stays decoded on b.
+    assert.equal(b.applyRemote(S, [updates[0] as Uint8Array, updates.at(-1) as Uint8Array], 'peerA', b.epoch(S)), true)
+    assert.equal(b.hasMissingDependencies(S), true)
+    const written: string[] = []
+    for (let shard = 0; shard < SHARDS; shard++) {
+      if (shard === S) continue
+      const cid = inShard(shard, 'y')[0] as string
+      await b.put([pin(cid)])
+      written.push(cid)
+      assert.deepEqual(b.get(cid), pin(cid), `${cid} (shard ${shard}) is in the pinset`)
+    }
+    const dir = (b as unknown as { init: { dir: string } }).init.dir
+    const copy = `${dir}-crash`
+    await cp(dir, copy, { recursive: true })
+    try {
+      const c = await open(copy)
+      assert.deepEqual(written.filter(cid => !c.has(cid)), [], 'every put is in the WAL')
+      await c.stop()
+    } finally {
+      await rm(copy, { recursive: true, force: true })
+    }
+  }, { cachePins: 1 })
+})
