@@ -1,4 +1,4 @@
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm, cp, readdir, stat, writeFile } from 'node:fs/promises'
@@ -15,6 +15,7 @@ import { smallDisk, fill } from '../fixtures/small-disk.js'
 import { ShardedPinSet, shardOf } from '../../src/pinset/index.js'
 import { PinsetWriteError } from '../../src/errors.js'
 import type { PinRecord } from '../../src/types.js'
+import type { Logger } from '../../src/logger.js'
 
 // A real full disk: a small tmpfs as the data directory, filled up (test/fixtures/small-disk.ts).
 
@@ -47,13 +48,32 @@ function cidIn (shard: number, prefix: string): string {
 }
 const missing = (p: ShardedPinSet, cids: readonly string[]): string[] => cids.filter(c => !p.has(c))
 
-test('sharded pinset: puts the full disk refused are written once space is back, and every acknowledged put survives a kill, across a shard rebuild and a checkpoint that fails midway', async (t) => {
+
+/** A ShardedPinSet in a directory on a 256 KiB tmpfs, started (stopped after the test). */
+async function pinsetOnSmallDisk (t: TestContext, init: { cachePins?: number } = {}): Promise<{ disk: string, dir: string, logger: Logger, p: ShardedPinSet }> {
   const disk = await smallDisk(t, '256k')
   const dir = join(disk, 'pinset')
   const logger = pino({ level: 'silent' })
-  const p = new ShardedPinSet({ logger }, { dir, trusted: true, shards: SHARDS })
+  const p = new ShardedPinSet({ logger }, { dir, trusted: true, shards: SHARDS, ...init })
   await p.start()
   t.after(async () => { await p.stop() })
+  return { disk, dir, logger, p }
+}
+
+/** 40 pins on a small disk, then shard 3 rebuilt while the disk is full (space is back on return). */
+async function rebuiltOnFullDisk (t: TestContext): Promise<{ dir: string, logger: Logger, p: ShardedPinSet, acked: string[], rebuilt: number }> {
+  const { disk, dir, logger, p } = await pinsetOnSmallDisk(t, { cachePins: 2 })
+  const acked = Array.from({ length: 40 }, (_, i) => `a${i}`)
+  await p.put(acked.map(record))
+  const rebuilt = 3
+  await fill(join(disk, 'filler'))
+  // Its new epoch's state cannot be written: it stays decoded until it is.
+  await p.rebuild(rebuilt, 'leader')
+  await rm(join(disk, 'filler'))
+  return { dir, logger, p, acked, rebuilt }
+}
+test('sharded pinset: puts the full disk refused are written once space is back, and every acknowledged put survives a kill, across a shard rebuild and a checkpoint that fails midway', async (t) => {
+  const { disk, dir, logger, p } = await pinsetOnSmallDisk(t)
   const acked: string[] = []
   const refused: string[] = []
   const putAll = async (cids: string[]): Promise<void> => {
@@ -129,13 +149,8 @@ test('sharded pinset: puts the full disk refused are written once space is back,
 })
 
 test('sharded pinset: a shard dropped from the cache after a put the full disk refused comes back with that put, which is written once space is back', async (t) => {
-  const disk = await smallDisk(t, '256k')
-  const dir = join(disk, 'pinset')
-  const logger = pino({ level: 'silent' })
   // One decoded shard at a time.
-  const p = new ShardedPinSet({ logger }, { dir, trusted: true, shards: SHARDS, cachePins: 1 })
-  await p.start()
-  t.after(async () => { await p.stop() })
+  const { disk, dir, logger, p } = await pinsetOnSmallDisk(t, { cachePins: 1 })
   const X = 3
   const other = cidIn((X + 1) % SHARDS, 'o')
   // Shard X's put decodes it and drops the others (the cache is trimmed as shards are decoded).
@@ -180,19 +195,7 @@ test('sharded pinset: a shard dropped from the cache after a put the full disk r
 })
 
 test('sharded pinset: while a shard rebuilt on the full disk must stay in the cache, puts in the other shards are still written (the shard a put decodes is not dropped under it)', async (t) => {
-  const disk = await smallDisk(t, '256k')
-  const dir = join(disk, 'pinset')
-  const logger = pino({ level: 'silent' })
-  const p = new ShardedPinSet({ logger }, { dir, trusted: true, shards: SHARDS, cachePins: 2 })
-  await p.start()
-  t.after(async () => { await p.stop() })
-  const acked = Array.from({ length: 40 }, (_, i) => `a${i}`)
-  await p.put(acked.map(record))
-  const rebuilt = 3
-  await fill(join(disk, 'filler'))
-  // Its new epoch's state cannot be written: it stays decoded until it is.
-  await p.rebuild(rebuilt, 'leader')
-  await rm(join(disk, 'filler'))
+  const { dir, p, acked, rebuilt } = await rebuiltOnFullDisk(t)
   for (let s = 0; s < SHARDS; s++) {
     if (s === rebuilt) continue
     const cid = cidIn(s, 'b')
@@ -205,18 +208,7 @@ test('sharded pinset: while a shard rebuilt on the full disk must stay in the ca
 })
 
 test('sharded pinset: a shard whose new epoch is written whole (its first write failed on the full disk) loses no put when it leaves the cache or is checkpointed while a later write of it is under way', async (t) => {
-  const disk = await smallDisk(t, '256k')
-  const dir = join(disk, 'pinset')
-  const logger = pino({ level: 'silent' })
-  const p = new ShardedPinSet({ logger }, { dir, trusted: true, shards: SHARDS, cachePins: 2 })
-  await p.start()
-  t.after(async () => { await p.stop() })
-  const acked = Array.from({ length: 40 }, (_, i) => `a${i}`)
-  await p.put(acked.map(record))
-  const rebuilt = 3
-  await fill(join(disk, 'filler'))
-  await p.rebuild(rebuilt, 'leader')
-  await rm(join(disk, 'filler'))
+  const { dir, logger, p, acked, rebuilt } = await rebuiltOnFullDisk(t)
   // Each put in the shard writes its whole state, one after the other.
   const first = cidIn(rebuilt, 'c')
   const second = cidIn(rebuilt, `${first}-`)

@@ -90,28 +90,24 @@ function readShard (d: decoding.Decoder, shards = MAX_SHARDS): ShardId {
 }
 
 export function encodeUpdates (entries: readonly ShardUpdate[]): Uint8Array {
+  return encodeShardEntries(KIND_UPDATES, entries, (e, x) => { encoding.writeVarUint8Array(e, x.update) })
+}
+
+export function encodeNudge (shards: readonly ShardEpoch[]): Uint8Array {
+  return encodeShardEntries(KIND_NUDGE, shards)
+}
+
+/** A gossip message: its kind, the leader table, then each entry's shard, epoch and (`writeRest`) what follows. */
+function encodeShardEntries<T extends ShardEpoch> (kind: number, entries: readonly T[], writeRest?: (e: encoding.Encoder, x: T) => void): Uint8Array {
   const e = encoding.createEncoder()
-  encoding.writeUint8(e, KIND_UPDATES)
+  encoding.writeUint8(e, kind)
   const table = new LeaderTable(entries.map(x => x.epoch))
   table.write(e)
   encoding.writeVarUint(e, entries.length)
   for (const x of entries) {
     encoding.writeVarUint(e, x.shard)
     table.writeEpoch(e, x.epoch)
-    encoding.writeVarUint8Array(e, x.update)
-  }
-  return encoding.toUint8Array(e)
-}
-
-export function encodeNudge (shards: readonly ShardEpoch[]): Uint8Array {
-  const e = encoding.createEncoder()
-  encoding.writeUint8(e, KIND_NUDGE)
-  const table = new LeaderTable(shards.map(x => x.epoch))
-  table.write(e)
-  encoding.writeVarUint(e, shards.length)
-  for (const x of shards) {
-    encoding.writeVarUint(e, x.shard)
-    table.writeEpoch(e, x.epoch)
+    writeRest?.(e, x)
   }
   return encoding.toUint8Array(e)
 }
