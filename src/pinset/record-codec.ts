@@ -52,6 +52,9 @@ export class PeerCodes {
     return ref.startsWith('~') ? this.map.get(ref.slice(1)) ?? ref : ref
   }
 
+  /** Every code with its peer id. */
+  entries (): Map<string, string> { return new Map(this.map.entries()) }
+
   /** Copies every code of `from` this map lacks; returns false if some code means another id here. */
   copyFrom (from: PeerCodes): boolean {
     let same = true
@@ -61,6 +64,24 @@ export class PeerCodes {
       else if (here !== id) same = false
     }
     return same
+  }
+}
+
+/**
+ * A shard's peer codes as they were when it was last decoded, read-only: ids with a code are
+ * written with it, others in full (a writer may always write the full id), so nothing is added.
+ */
+export class PeerCodesView {
+  constructor (private readonly map: ReadonlyMap<string, string>) {}
+
+  ref (id: string): string {
+    if (!plainId(id) || id.length <= CODE_CHARS + 4) return id
+    const code = id.slice(-CODE_CHARS)
+    return this.map.get(code) === id ? '~' + code : id
+  }
+
+  resolve (ref: string): string {
+    return ref.startsWith('~') ? this.map.get(ref.slice(1)) ?? ref : ref
   }
 }
 

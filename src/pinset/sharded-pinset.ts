@@ -5,7 +5,8 @@ import type { Logger } from '../logger.js'
 import type { PinRecord } from '../types.js'
 import { NotStartedError } from '../errors.js'
 import { YArrayKv, type KvChange } from './kv.js'
-import { encodeRecord, decodeRecord, encodedCid, PeerCodes } from './record-codec.js'
+import { encodeRecord, decodeRecord, encodedCid, PeerCodes, PeerCodesView } from './record-codec.js'
+import { ShardSketch } from './shard-sketch.js'
 import { RecentRemovals } from './recent-removals.js'
 import { readLegacyPinset } from './store.js'
 import { ShardStore, type ShardMeta } from './shard-store.js'
@@ -66,6 +67,12 @@ interface Shard {
   digest?: Uint8Array
   stateBytes: number
   live?: Live
+  /**
+   * What the shard tells while not decoded (see ShardSketch): taken when it is dropped from memory,
+   * kept while it is decoded and unchanged, undefined when nothing is known (not decoded since
+   * start) or once a change makes it stale.
+   */
+  sketch?: ShardSketch
 }
 
 /**
@@ -96,6 +103,8 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
    */
   private readonly walFrames = new Map<ShardId, Array<[number, number, Uint8Array]>>()
   private generation = 0
+  /** Shards decoded from disk since start (a measure of the work writes and reads cost). */
+  private decodes = 0
   private readonly removed: RecentRemovals
   private emptyDigest: Uint8Array = new Uint8Array(16)
 
@@ -161,17 +170,20 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
   }
 
   get (cid: string): PinRecord | undefined {
+    if (this.surelyAbsent(cid)) return undefined
     const live = this.decodeFor(cid)
     const v = live?.kv.get(cid)
     return v === undefined ? undefined : decodeRecord(v, live?.codes)
   }
 
-  has (cid: string): boolean { return this.decodeFor(cid)?.kv.has(cid) ?? false }
+  has (cid: string): boolean { return !this.surelyAbsent(cid) && (this.decodeFor(cid)?.kv.has(cid) ?? false) }
 
   getMany (cids: readonly string[]): Map<string, PinRecord> {
     const out = new Map<string, PinRecord>()
     if (this.store === undefined) return out
     for (const [id, keys] of this.group(cids, c => c)) {
+      const sketch = this.sketchOf(id)
+      if (sketch !== undefined && !keys.some(k => sketch.mayHold(k))) continue
       const { kv, codes } = this.decode(id)
       for (const k of keys) {
         const v = kv.get(k)
@@ -225,6 +237,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     const waits: Array<Promise<void>> = []
     for (const [id, rs] of byShard) {
       options.signal?.throwIfAborted()
+      if (this.putNew(id, rs, waits)) continue
       const { doc, codes } = this.decode(id)
       let values: string[] = []
       // A peer code new to the shard is added in this transaction, before any record using it.
@@ -259,6 +272,8 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
   stateVector (shard: ShardId): Uint8Array {
     // A late joiner asks for every shard it never had: no document to decode for those.
     if (this.neverWritten(shard)) return EMPTY_STATE_VECTOR
+    const sketch = this.sketchOf(shard)
+    if (sketch !== undefined) return sketch.stateVector()
     return this.withShard(shard, l => Y.encodeStateVector(l.doc))
   }
 
@@ -274,10 +289,13 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
   }
 
   applyRemote (shard: ShardId, updates: readonly Uint8Array[], fromPeer: string, epoch: EpochId): boolean {
-    if (!sameEpoch(epoch, this.shard(shard).epoch)) return false
+    const s = this.shard(shard)
+    if (!sameEpoch(epoch, s.epoch)) return false
+    const rest = this.applyNew(s, updates)
+    if (rest.length === 0) return true
     const { doc } = this.decode(shard)
     const origin: RemoteOrigin = { remote: fromPeer }
-    doc.transact(() => { for (const u of updates) Y.applyUpdate(doc, u, origin) }, origin)
+    doc.transact(() => { for (const u of rest) Y.applyUpdate(doc, u, origin) }, origin)
     this.trim()
     return true
   }
@@ -331,7 +349,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     return true
   }
 
-  stats (): { pins: number, structs: number, stateBytes: number, logBytes: number, epoch: number, removalsRemembered: number, shards: number, shardsDecoded: number } {
+  stats (): { pins: number, structs: number, stateBytes: number, logBytes: number, epoch: number, removalsRemembered: number, shards: number, shardsDecoded: number, decodes: number } {
     let structs = 0
     let stateBytes = 0
     let epochs = 0
@@ -341,7 +359,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
       epochs += s.epoch.n
     }
     // `epoch`: the epochs of all shards added up, equal on peers that agree on every shard's epoch.
-    return { pins: this.size, structs, stateBytes, logBytes: this.store?.walBytes ?? 0, epoch: epochs, removalsRemembered: this.removed.size, shards: this.table.length, shardsDecoded: this.lru.size }
+    return { pins: this.size, structs, stateBytes, logBytes: this.store?.walBytes ?? 0, epoch: epochs, removalsRemembered: this.removed.size, shards: this.table.length, shardsDecoded: this.lru.size, decodes: this.decodes }
   }
 
   /**
@@ -366,6 +384,12 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
         }
         for (const id of ids) {
           const s = this.shard(id)
+          const merged = this.mergedState(s)
+          if (merged !== undefined) {
+            batch.push(merged)
+            if (batch.length >= 256) { await flush(); await yieldToLoop() }
+            continue
+          }
           const wasLive = s.live !== undefined
           const live = this.decode(id)
           batch.push(this.stateOf(s, live))
@@ -412,6 +436,74 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     return s
   }
 
+  /**
+   * The sketch of a shard that is not decoded, if one is known and its WAL frames are of its state
+   * file's epoch (what the blind writes below append); a shard never written gets an empty one.
+   */
+  private sketchOf (id: ShardId): ShardSketch | undefined {
+    const s = this.shard(id)
+    if (s.live !== undefined || s.diskEpoch !== s.epoch.n) return undefined
+    if (s.sketch === undefined && this.neverWritten(id)) s.sketch = ShardSketch.empty()
+    return s.sketch
+  }
+
+  private surelyAbsent (cid: string): boolean {
+    if (this.store === undefined) return false
+    const sketch = this.sketchOf(shardOf(cid, this.table.length))
+    return sketch !== undefined && !sketch.mayHold(cid)
+  }
+
+  /**
+   * Puts records of pins a shard that is not decoded surely does not hold without decoding it: the
+   * sketch makes the updates, appended to the WAL like any write. false (nothing done): the shard
+   * must be decoded for them.
+   */
+  private putNew (id: ShardId, records: readonly PinRecord[], waits: Array<Promise<void>>): boolean {
+    const sketch = this.sketchOf(id)
+    if (sketch === undefined || sketch.full) return false
+    const last = new Map<string, PinRecord>()
+    for (const r of records) last.set(r.cid, r)
+    for (const cid of last.keys()) if (sketch.mayHold(cid)) return false
+    const s = this.shard(id)
+    const codes = new PeerCodesView(sketch.codes)
+    const values = [...last.values()].map(r => encodeRecord(r, codes))
+    const n = this.init.maxPinsPerUpdate
+    this.collecting = waits
+    try {
+      for (let i = 0; i < values.length; i += n) this.appendFrame(s, sketch.insert(values.slice(i, i + n)), true)
+    } finally {
+      this.collecting = undefined
+    }
+    this.tookNew(s, sketch, values, true)
+    return true
+  }
+
+  /**
+   * Takes, without decoding, the leading updates a shard that is not decoded can take that way
+   * (see ShardSketch.accept); returns the others, which need the decoded shard.
+   */
+  private applyNew (s: Shard, updates: readonly Uint8Array[]): readonly Uint8Array[] {
+    const sketch = this.sketchOf(s.id)
+    if (sketch === undefined) return updates
+    for (const [i, u] of updates.entries()) {
+      const values = sketch.accept(u)
+      if (values === undefined) return updates.slice(i)
+      if (values === 'known') continue
+      this.appendFrame(s, u, false)
+      this.tookNew(s, sketch, values, false)
+    }
+    return []
+  }
+
+  /** A shard's figures and the change events after `values` (new pins) went in through its sketch. */
+  private tookNew (s: Shard, sketch: ShardSketch, values: readonly string[], local: boolean): void {
+    s.pins += values.length
+    s.digest = digestOfSnapshot(s.epoch, sketch.snapshot())
+    const changes: KvChange[] = values.map(v => ({ key: encodedCid(v), after: v }))
+    this.emitChange(changes, local, new PeerCodesView(sketch.codes))
+    this.removeWins(changes, local)
+  }
+
   private decodeFor (cid: string): Live | undefined {
     if (this.store === undefined) return undefined
     return this.decode(shardOf(cid, this.table.length))
@@ -453,6 +545,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
       return s.live
     }
     const store = this.requireStore()
+    this.decodes++
     // An I/O error reading the state (EMFILE, EIO) is thrown to the caller: starting the shard empty
     // would have the next checkpoint write that over a good state file.
     const saved = store.readState(id)
@@ -460,6 +553,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     try {
       if (saved === undefined && s.diskEpoch !== 0) {
         // The state file went missing or was damaged (set aside by the store): the peers hold the shard.
+        s.sketch = undefined
         s.epoch = GENESIS
         s.pkg = undefined
         s.diskEpoch = 0
@@ -470,7 +564,10 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
       if (saved !== undefined) Y.applyUpdate(doc, saved.state, LOAD)
       live.base = Y.encodeStateVector(doc)
       if (frames.length > 0) doc.transact(() => { for (const f of frames) Y.applyUpdate(doc, f[2], LOAD) }, LOAD)
+      // Local writes go on with the client the sketch wrote with: one client per shard and run, not one per decode.
+      if (s.sketch !== undefined) doc.clientID = s.sketch.writerClient
     } catch (err) {
+      s.sketch = undefined
       live.doc.destroy()
       live = this.newLive()
       this.log.error({ err, shard: id }, 'pinset shard does not decode; starting it empty, to be re-synced from peers')
@@ -498,6 +595,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     s.pins = live.kv.size
     s.tombstones = live.kv.tombstoneCount()
     s.digest ??= digestOf(s.epoch, live.doc)
+    s.sketch ??= ShardSketch.of(live.doc, live.kv.keys(), live.kv.size, live.codes.entries())
     // Its WAL frames become one update (what it holds beyond its state file), so that decoding it
     // again applies two updates rather than one per write since the last checkpoint.
     const frames = this.walFrames.get(id)
@@ -564,18 +662,28 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     const store = this.store
     if (store === undefined || origin === LOAD) return
     s.digest = undefined
+    s.sketch = undefined
     const epoch = s.epoch
     // WAL frames of another epoch than the shard's state file are ignored on load: a shard whose
     // new epoch's state could not be written yet is written whole.
-    let written: Promise<void>
-    if (s.diskEpoch === epoch.n) {
-      this.recordFrame(s.id, epoch.n, update)
-      written = store.append(s.id, update, epoch.n)
-    } else {
-      written = this.writeStates([this.stateOf(s, live)])
-    }
-    if (origin !== LOCAL) written.catch((err: unknown) => { this.log.error({ err, shard: s.id }, 'failed to persist a replicated pinset update') })
-    if (origin === LOCAL) {
+    if (s.diskEpoch === epoch.n) { this.appendFrame(s, update, origin === LOCAL); return }
+    const written = this.writeStates([this.stateOf(s, live)])
+    this.afterWrite(s, written, update, origin === LOCAL)
+  }
+
+  /** Appends an update of the shard's current epoch to the WAL (and to `walFrames`). */
+  private appendFrame (s: Shard, update: Uint8Array, local: boolean): void {
+    const epoch = s.epoch
+    this.recordFrame(s.id, epoch.n, update)
+    this.afterWrite(s, this.requireStore().append(s.id, update, epoch.n), update, local)
+  }
+
+  /** What follows a write: a local one is awaited by its put and broadcast once durable; a checkpoint if the WAL is long. */
+  private afterWrite (s: Shard, written: Promise<void>, update: Uint8Array, local: boolean): void {
+    const store = this.requireStore()
+    const epoch = s.epoch
+    if (!local) written.catch((err: unknown) => { this.log.error({ err, shard: s.id }, 'failed to persist a replicated pinset update') })
+    if (local) {
       this.collecting?.push(written)
       // Broadcast only what is on disk: a peer never has to forget an update it was sent.
       written.then(() => { for (const fn of this.updateListeners) fn(s.id, update, epoch) }, () => {})
@@ -585,6 +693,25 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
         this.checkpoint().catch((err: unknown) => { this.log.error({ err }, 'pinset checkpoint failed') })
       }
     }, () => {})
+  }
+
+  /**
+   * The state of a shard that is not decoded but has a sketch (written blind since it was dropped),
+   * made without decoding it: its state file and WAL frames merged into one update (what decoding
+   * and encoding would give, short of dropping the content of deleted elements, which the next
+   * checkpoint of the decoded shard does). undefined: the shard must be decoded for it.
+   */
+  private mergedState (s: Shard): { shard: number, meta: ShardMeta, state: Uint8Array } | undefined {
+    const sketch = s.sketch
+    if (s.live !== undefined || sketch === undefined || s.diskEpoch !== s.epoch.n) return undefined
+    const saved = this.requireStore().readState(s.id)
+    // A state file gone missing: the decode path starts the shard again (see decode).
+    if (saved === undefined && s.diskEpoch !== 0) return undefined
+    const parts = [...(saved === undefined ? [] : [saved.state]), ...(this.walFrames.get(s.id) ?? []).filter(f => f[1] === s.diskEpoch).map(f => f[2])]
+    const state = parts.length === 0 ? EMPTY_UPDATE : parts.length === 1 ? parts[0] as Uint8Array : Y.mergeUpdates(parts)
+    s.stateBytes = state.length
+    s.digest ??= digestOfSnapshot(s.epoch, sketch.snapshot())
+    return { shard: s.id, meta: { epoch: s.epoch, package: s.pkg, pins: s.pins, tombstones: s.tombstones, digest: s.digest }, state }
   }
 
   /** Writes these shards' states; see `Shard.stateWrites`. */
@@ -629,6 +756,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     s.pkg = encodePackage(pkg)
     s.live = next
     s.digest = undefined
+    s.sketch = undefined
     const persistOnly = this.attach(s, next, false)
     // The new epoch's state is written by a checkpoint shortly (many shards rebuilt or adopted at
     // once share its fsyncs); until then the shard stays decoded, and a write to it writes its whole
@@ -684,7 +812,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
   }
 
   /** `beforeCodes`: the peer codes of the document the `before` values come from, if not `codes`. */
-  private emitChange (changes: KvChange[], local: boolean, codes: PeerCodes, beforeCodes?: PeerCodes): void {
+  private emitChange (changes: KvChange[], local: boolean, codes: Pick<PeerCodes, 'resolve'>, beforeCodes?: Pick<PeerCodes, 'resolve'>): void {
     if (this.changeListeners.size === 0) return
     const was = beforeCodes ?? codes
     const added: PinRecord[] = []
@@ -745,8 +873,13 @@ const EMPTY_UPDATE = Y.encodeStateAsUpdate(new Y.Doc())
 
 /** 16 bytes naming a shard's exact content: its epoch and its Yjs snapshot (inserted and deleted elements). */
 function digestOf (epoch: EpochId, doc: Y.Doc): Uint8Array {
+  return digestOfSnapshot(epoch, Y.encodeSnapshot(Y.snapshot(doc)))
+}
+
+/** A shard's digest: its epoch and its encoded Yjs snapshot (state vector and delete set). */
+function digestOfSnapshot (epoch: EpochId, snapshot: Uint8Array): Uint8Array {
   const h = createHash('sha256')
   h.update(`${epoch.n}\x00${epoch.leader}\x00`)
-  h.update(Y.encodeSnapshot(Y.snapshot(doc)))
+  h.update(snapshot)
   return new Uint8Array(h.digest().subarray(0, 16))
 }

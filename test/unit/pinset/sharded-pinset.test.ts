@@ -409,3 +409,76 @@ test('a shard that must stay decoded (updates waiting for ones it has not seen) 
     await afterCrash(dir, c => { assert.deepEqual(written.filter(cid => !c.has(cid)), [], 'every put is in the WAL') })
   }, { cachePins: 1 })
 })
+
+test('new pins go into shards that are not decoded without decoding them; reads, restarts and crashes see them', async () => {
+  await withDir(async (dir) => {
+    const a = await open(dir, { cachePins: 50 })
+    const first = pins(800, 'a')
+    await a.put(first)
+    // Every shard has been written and dropped from the cache: each has a sketch now.
+    const before = a.stats().decodes
+    const changes: PinSetChange[] = []
+    a.onChange(c => { changes.push(c) })
+    const second = pins(800, 'b').map(r => ({ ...r, allocations: ['12D3KooWGzBnM5bWLyGvUXHcCk8R4DKi1HQ2t8ZuY2K5wY7Qn4Ys'] }))
+    assert.equal(a.getMany(second.map(r => r.cid)).size, 0)
+    await a.put(second)
+    assert.ok(a.stats().decodes - before <= 2, `${a.stats().decodes - before} decodes for 800 new pins in ${SHARDS} shards`)
+    assert.equal(a.size, 1600)
+    assert.deepEqual(changes.flatMap(c => c.added).map(r => r.cid).sort(), cids(second))
+    assert.ok(changes.every(c => c.local && c.updated.length === 0 && c.removed.length === 0))
+    assert.deepEqual(changes.flatMap(c => c.added).find(r => r.cid === 'b5'), second[5])
+    // Reads decode and find them, with every field.
+    assert.deepEqual(a.get('b5'), second[5])
+    assert.equal(a.has('b799'), true)
+    assert.equal(a.has('nope'), false)
+    await afterCrash(dir, b => {
+      assert.equal(b.size, 1600)
+      assert.deepEqual(b.get('b123'), second[123])
+    }, { cachePins: 50 })
+    // A checkpoint writes the blind-written shards' states without decoding them.
+    const c0 = a.stats().decodes
+    await a.checkpoint()
+    assert.ok(a.stats().decodes - c0 <= 2, `${a.stats().decodes - c0} decodes for a checkpoint of ${SHARDS} shards`)
+    // An update of a pin written blind, and its removal, go through the decoded shard.
+    await a.put([{ ...(second[7] as PinRecord), name: 'renamed', updatedAt: 2000 }])
+    await a.remove(['b8'])
+    assert.equal(a.get('b7')?.name, 'renamed')
+    assert.equal(a.has('b8'), false)
+    await a.stop()
+    const b = await open(dir, { cachePins: 50 })
+    assert.equal(b.size, 1599)
+    assert.deepEqual(cids(b.list()), cids([...first, ...second].filter(r => r.cid !== 'b8')))
+    assert.equal(b.get('b7')?.name, 'renamed')
+    assert.deepEqual(b.get('b9'), second[9])
+    await b.stop()
+  })
+})
+
+test('a peer takes another peer\'s new pins into shards it has not decoded; both end with equal digests and state vectors', async () => {
+  await withTwo(async (a, b) => {
+    await a.put(pins(600, 'x'))
+    await converge(a, b)
+    assert.equal(b.size, 600)
+    const updates: Array<[number, Uint8Array, ReturnType<ShardedPinSet['epoch']>]> = []
+    a.onLocalUpdate((shard, u, epoch) => { updates.push([shard, u, epoch]) })
+    const changes: PinSetChange[] = []
+    b.onChange(c => { changes.push(c) })
+    await a.put(pins(600, 'y'))
+    const before = b.stats().decodes
+    for (const [shard, u, epoch] of updates) assert.equal(b.applyRemote(shard, [u], 'peerA', epoch), true)
+    assert.ok(b.stats().decodes - before <= 2, `${b.stats().decodes - before} decodes at the receiving peer`)
+    assert.equal(b.size, 1200)
+    assert.equal(changes.flatMap(c => c.added).length, 600)
+    assert.ok(changes.every(c => !c.local))
+    // Applying them again changes nothing.
+    for (const [shard, u, epoch] of updates) b.applyRemote(shard, [u], 'peerA', epoch)
+    assert.equal(changes.flatMap(c => c.added).length, 600)
+    const [sa, sb] = [a.summary(), b.summary()]
+    for (let s = 0; s < a.shards; s++) {
+      assert.deepEqual(sb[s], sa[s], `shard ${s} summary`)
+      assert.deepEqual(b.stateVector(s), a.stateVector(s), `shard ${s} state vector`)
+    }
+    assert.equal(exchange(a, b), 0, 'nothing differs')
+    assert.deepEqual(b.get('y3'), pin('y3'))
+  }, { cachePins: 50 })
+})
