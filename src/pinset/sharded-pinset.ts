@@ -23,10 +23,10 @@ export interface ShardedPinSetInit {
   shards?: number
   /**
    * Decoded pins kept in memory, roughly: shards beyond it are dropped, least recently used first,
-   * and decoded again from disk when next needed. About 700 bytes a pin. @default 250000
+   * and decoded again from disk when next needed. About 700 bytes a pin. @default 100000
    */
   cachePins?: number
-  /** The write-ahead log is folded into the shards' state files once it outgrows this. @default 64 MiB */
+  /** The write-ahead log is folded into the shards' state files once it outgrows this. @default 32 MiB */
   walBytes?: number
   /** Pins per Yjs transaction; keeps each update well under the 1 MiB gossip limit. @default 1000 */
   maxPinsPerUpdate?: number
@@ -110,7 +110,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
 
   constructor (components: ShardedPinSetComponents, init: ShardedPinSetInit) {
     this.log = components.logger
-    this.init = { shards: 1024, cachePins: 250_000, walBytes: 64 << 20, maxPinsPerUpdate: 1000, removeWinsMs: 10 * 60_000, ...init }
+    this.init = { shards: 1024, cachePins: 100_000, walBytes: 32 << 20, maxPinsPerUpdate: 1000, removeWinsMs: 10 * 60_000, ...init }
     this.removed = new RecentRemovals(this.init.removeWinsMs)
   }
 
@@ -404,6 +404,8 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
           else this.walFrames.set(id, rest)
         }
         this.log.debug({ shards: ids.size, walBytes, ms: Date.now() - started }, 'pinset checkpoint written')
+        // Writes that finished while this ran found it running and started none: one more, soon, if they filled the WAL again.
+        if (store.walBytes > this.init.walBytes) this.scheduleCheckpoint()
       } finally {
         this.checkpointing = undefined
       }

@@ -1,12 +1,13 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtemp, rm, cp, readdir, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, readdir, stat, writeFile } from 'node:fs/promises'
 import { openSync, closeSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
+import { copyAsKilled } from '../fixtures/crash-copy.js'
 import { startKubo, addUnpinned, type KuboDaemon } from '../fixtures/kubo.js'
 import { startPinmesh, newSecret, PINMESH_BIN } from '../fixtures/pinmesh.js'
 import { httpRequest } from '../fixtures/http.js'
@@ -30,7 +31,7 @@ function record (cid: string): PinRecord {
 async function afterKill<T> (dir: string, fn: (p: ShardedPinSet) => T): Promise<T> {
   const copy = await mkdtemp(join(tmpdir(), 'pinmesh-killed-'))
   try {
-    await cp(dir, copy, { recursive: true })
+    copyAsKilled(dir, copy)
     const p = new ShardedPinSet({ logger: pino({ level: 'silent' }) }, { dir: copy, trusted: true, shards: SHARDS })
     await p.start()
     try { return fn(p) } finally { await p.stop() }

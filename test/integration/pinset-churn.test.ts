@@ -4,6 +4,7 @@ import { startPinmesh } from '../fixtures/pinmesh.js'
 import { startCluster, peerOf, waitForPinCount, waitForMesh, type TestPeer } from '../fixtures/cluster.js'
 import { makeCids } from '../fixtures/cids.js'
 import { waitFor } from '../fixtures/wait-for.js'
+import { shardOf } from '../../src/pinset/index.js'
 
 // Heavy pin/unpin churn must not leave the pinset bigger than a fresh one of the same live size:
 // the compaction leader rebuilds it as a new epoch and every peer moves to it.
@@ -66,10 +67,17 @@ test('100,000 pins then 90,000 unpins: memory, disk and catch-up stay within 2x 
 
   // The 90,000 removals are remembered for a while (about 40 bytes each), then forgotten.
   await waitFor(async () => (await b.admin.pinsetStats()).removalsRemembered === 0, { timeoutMs: 30_000, intervalMs: 500, message: 'the removal memory lapsed' })
+  // Both measured peers read a pin of every shard, so that both hold every shard decoded: a peer that
+  // only ever wrote new pins holds its shards undecoded (see ShardSketch), which would compare a decoded
+  // churned pinset with an undecoded fresh one.
+  const oneOfEachShard = [...new Map(keep.map(cid => [shardOf(cid, 64), cid])).values()]
+  assert.equal(oneOfEachShard.length, 64)
+  for (const cid of oneOfEachShard) { await b.admin.allocation(cid); await f.admin.allocation(cid) }
   const baseline = (await empty.admin.pinsetStats()).heapUsed ?? 0
   const c = await figures(b, joinChurned, baseline)
   const fr = await figures(f, joinFresh, baseline)
   t.diagnostic(`churned: ${JSON.stringify(c)}; fresh: ${JSON.stringify(fr)}; baseline heap ${baseline}`)
+  t.diagnostic(`churned peer's pinset: ${JSON.stringify(await b.admin.pinsetStats())}; fresh peer's: ${JSON.stringify(await f.admin.pinsetStats())}`)
   assert.ok(c.heap <= 2 * fr.heap, `heap ${c.heap} vs ${fr.heap}`)
   assert.ok(c.disk <= 2 * fr.disk, `disk ${c.disk} vs ${fr.disk}`)
   assert.ok(c.catchUp <= 2 * fr.catchUp, `catch-up ${c.catchUp} vs ${fr.catchUp}`)

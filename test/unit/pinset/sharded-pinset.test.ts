@@ -1,10 +1,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, readFile, writeFile, readdir, cp } from 'node:fs/promises'
+import { mkdtemp, rm, readFile, writeFile, readdir } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
+import { copyAsKilled } from '../../fixtures/crash-copy.js'
 import { ShardedPinSet, shardOf, type PinSetChange } from '../../../src/pinset/index.js'
 import type { PinRecord } from '../../../src/types.js'
 import { holdFsyncs } from '../../fixtures/hold-fsyncs.js'
@@ -33,7 +34,7 @@ async function open (dir: string, init: Init = {}): Promise<ShardedPinSet> {
 /** What a crash would leave of the pinset in `dir` (no stop, no checkpoint): a copy of its files, opened with `init` and given to `fn`. */
 async function afterCrash (dir: string, fn: (p: ShardedPinSet) => void, init: Init = {}): Promise<void> {
   const copy = `${dir}-crash`
-  await cp(dir, copy, { recursive: true })
+  copyAsKilled(dir, copy)
   try {
     const p = await open(copy, init)
     try { fn(p) } finally { await p.stop() }
