@@ -511,11 +511,21 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     return this.decode(shardOf(cid, this.table.length))
   }
 
-  /** Runs `fn` on the decoded shard; drops it again if it was not decoded before (walks and sync leave the cache as it was). */
+  /**
+   * Runs `fn` on the decoded shard. One that was not decoded before stays decoded only while the
+   * cache has room: walks and sync never push out the shards in use, and a pinset that fits in the
+   * cache is not decoded again by every walk (the tracker walks it every few seconds).
+   */
   private withShard<T> (id: ShardId, fn: (l: Live) => T): T {
     const s = this.shard(id)
     const wasLive = s.live !== undefined
-    try { return fn(this.decode(id)) } finally { if (!wasLive) this.evict(id) }
+    try { return fn(this.decode(id)) } finally { if (!wasLive && this.decodedPins() > this.init.cachePins) this.evict(id) }
+  }
+
+  private decodedPins (): number {
+    let pins = 0
+    for (const id of this.lru.keys()) pins += this.table[id]?.live?.kv.size ?? 0
+    return pins
   }
 
   private shardRecords (id: ShardId): PinRecord[] {
@@ -620,8 +630,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
 
   private trim (): void {
     if (this.store === undefined) return
-    let pins = 0
-    for (const id of this.lru.keys()) pins += this.table[id]?.live?.kv.size ?? 0
+    let pins = this.decodedPins()
     const ids = [...this.lru.keys()]
     // Never the most recently used: the shard just decoded, which the caller is about to use (shards
     // that cannot be dropped, ahead of it, would otherwise leave it the one dropped).

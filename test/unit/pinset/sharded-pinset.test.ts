@@ -483,3 +483,22 @@ test('a peer takes another peer\'s new pins into shards it has not decoded; both
     assert.deepEqual(b.get('y3'), pin('y3'))
   }, { cachePins: 50 })
 })
+
+test('walks keep the shards they decode while the cache has room, and only then', async () => {
+  await withDir(async (dir) => {
+    const a = await open(dir, { cachePins: 10_000 })
+    await a.put(pins(500))
+    const walk = async (): Promise<number> => { let n = 0; for await (const batch of a.scan()) n += batch.length; return n }
+    assert.equal(await walk(), 500)
+    const decodes = a.stats().decodes
+    assert.equal(await walk(), 500)
+    assert.equal(a.stats().decodes, decodes, 'a second walk decodes nothing again')
+    await a.stop()
+    const b = await open(dir, { cachePins: 100 })
+    const walkB = async (): Promise<number> => { let n = 0; for await (const batch of b.scan()) n += batch.length; return n }
+    assert.equal(await walkB(), 500)
+    // About 31 pins a shard: the walk keeps at most the 3 or 4 that fit in 100 pins, not all 16.
+    assert.ok(b.stats().shardsDecoded <= 4, `${b.stats().shardsDecoded} shards left decoded by a walk of a pinset larger than the cache`)
+    await b.stop()
+  })
+})
