@@ -382,19 +382,21 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
         const flush = async (): Promise<void> => {
           await this.writeStates(batch.splice(0))
         }
+        // Merging or decoding a large shard takes milliseconds: the event loop gets a turn every 20 ms.
+        let turn = performance.now()
         for (const id of ids) {
           const s = this.shard(id)
           const merged = this.mergedState(s)
           if (merged !== undefined) {
             batch.push(merged)
-            if (batch.length >= 256) { await flush(); await yieldToLoop() }
-            continue
+          } else {
+            const wasLive = s.live !== undefined
+            const live = this.decode(id)
+            batch.push(this.stateOf(s, live))
+            if (!wasLive) this.evict(id)
           }
-          const wasLive = s.live !== undefined
-          const live = this.decode(id)
-          batch.push(this.stateOf(s, live))
-          if (!wasLive) this.evict(id)
-          if (batch.length >= 256) { await flush(); await yieldToLoop() }
+          if (batch.length >= 256) await flush()
+          if (performance.now() - turn > 20) { await yieldToLoop(); turn = performance.now() }
         }
         await flush()
         await store.dropSegmentsBefore(seq)
