@@ -1,7 +1,7 @@
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
-import { encodedCid } from './record-codec.js'
+import { encodedCid, PEER_CODES_MAP } from './record-codec.js'
 
 type DeleteSet = Y.Snapshot['ds']
 
@@ -29,15 +29,14 @@ export class ShardSketch {
   private readonly filter: KeyFilter
   private readonly sv: Map<number, number>
   private readonly ds: DeleteSet
-  /** Peer codes of the shard (code → peer id): records are written and read with these. */
-  readonly codes: ReadonlyMap<string, string>
+  private readonly peerCodes: Map<string, string>
   private writer: { client: number, clock: number }
 
   private constructor (filter: KeyFilter, sv: Map<number, number>, ds: DeleteSet, codes: ReadonlyMap<string, string>, writer: { client: number, clock: number }) {
     this.filter = filter
     this.sv = sv
     this.ds = ds
-    this.codes = codes
+    this.peerCodes = new Map(codes)
     this.writer = writer
   }
 
@@ -54,6 +53,9 @@ export class ShardSketch {
     const doc = new Y.Doc()
     return ShardSketch.of(doc, [], 0, new Map())
   }
+
+  /** Peer codes of the shard (code → peer id): records are written and read with these. */
+  get codes (): ReadonlyMap<string, string> { return this.peerCodes }
 
   /** The client (and its next clock) this peer writes the shard with; a decoded shard goes on with it. */
   get writerClient (): number { return this.writer.client }
@@ -88,10 +90,11 @@ export class ShardSketch {
   }
 
   /**
-   * Whether a peer's update only adds values for keys the shard does not hold, with everything it
-   * refers to already in the shard: then its values, and the sketch takes it in. 'known': every
-   * part of it is already in the shard. undefined: anything else (deletions, peer codes, an overlap
-   * or a gap, a key the shard may hold), which needs the decoded shard.
+   * Whether a peer's update only adds values for keys the shard does not hold (and peer codes it
+   * does not have), with everything it refers to already in the shard: then its values, and the
+   * sketch takes it in. 'known': every part of it is already in the shard. undefined: anything else
+   * (deletions, an overlap or a gap, a key the shard may hold, a code it has), which needs the
+   * decoded shard.
    */
   accept (update: Uint8Array): string[] | 'known' | undefined {
     let decoded: { structs: Array<Y.Item | Y.GC | Y.Skip>, ds: DeleteSet }
@@ -111,8 +114,18 @@ export class ShardSketch {
     const after = (id: Y.ID): boolean => id.clock < (next.get(id.client) ?? this.sv.get(id.client) ?? 0)
     const values: string[] = []
     const keys = new Set<string>()
+    const codes = new Map<string, string>()
     for (const s of decoded.structs) {
       if (s.id.clock + s.length <= (this.sv.get(s.id.client) ?? 0)) continue
+      if (s instanceof Y.Item && s.parentSub !== null) {
+        // A peer code set for the first time (no origin: no earlier value of that code in the map). One
+        // the shard has already would make this a concurrent second value, which Yjs deletes on integration.
+        const id = s.content instanceof Y.ContentAny ? s.content.arr[0] : undefined
+        if (s.origin !== null || s.rightOrigin !== null || (s.parent as unknown) !== PEER_CODES_MAP || s.length !== 1 || typeof id !== 'string') return undefined
+        if (this.peerCodes.has(s.parentSub) || codes.has(s.parentSub)) return undefined
+        codes.set(s.parentSub, id)
+        continue
+      }
       // An array element: inserted at the front (no origin, the old first element as right origin)
       // or with no neighbours in the array. Map entries (peer codes) never have a right origin.
       if (!(s instanceof Y.Item) || !(s.content instanceof Y.ContentAny) || s.origin !== null) return undefined
@@ -128,6 +141,7 @@ export class ShardSketch {
     }
     for (const [client, clock] of next) this.sv.set(client, clock)
     for (const k of keys) this.filter.add(k)
+    for (const [code, id] of codes) this.peerCodes.set(code, id)
     return values
   }
 }

@@ -503,6 +503,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
   private tookNew (s: Shard, sketch: ShardSketch, values: readonly string[], local: boolean): void {
     s.pins += values.length
     s.digest = digestOfSnapshot(s.epoch, sketch.snapshot())
+    if (values.length === 0) return
     const changes: KvChange[] = values.map(v => ({ key: encodedCid(v), after: v }))
     this.emitChange(changes, local, new PeerCodesView(sketch.codes))
     this.removeWins(changes, local)

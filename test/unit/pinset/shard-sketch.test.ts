@@ -113,14 +113,25 @@ test('accept takes an update that only adds new keys, and refuses what needs the
     assert.deepEqual(s.accept(first), [value('g1')])
     assert.deepEqual(s.accept(second), [value('g2')])
   }
-  // A new key the filter may hold (here: one this sketch itself inserted), a duplicate within one update, a peer code: refused.
+  // A new key the filter may hold (here: one this sketch itself inserted), a duplicate within one update: refused.
   {
     const { s, peer, peerKv } = fresh()
     s.insert([value('dup')])
     assert.equal(s.accept(updateOf(peer, () => { peerKv.write([value('dup')], [], 'local') })), undefined)
-    const codes = updateOf(peer, () => { peer.getMap('peers').set('abcdefgh', 'peer-id-abcdefgh') })
-    assert.equal(s.accept(codes), undefined)
     assert.equal(s.accept(new Uint8Array([1, 2, 3])), undefined, 'not an update')
+  }
+  // A peer code new to the shard, with a record using it: taken, and the code is the sketch's from then on;
+  // a second value for a code the shard has (Yjs would delete one of the two): refused.
+  {
+    const { s, peer, peerKv } = fresh()
+    const u = updateOf(peer, () => { peer.transact(() => { peer.getMap('peers').set('abcdefgh', 'peer-id-abcdefgh'); peerKv.write([value('coded')], [], 'local') }) })
+    assert.deepEqual(s.accept(u), [value('coded')])
+    assert.equal(s.codes.get('abcdefgh'), 'peer-id-abcdefgh')
+    const mine = new Y.Doc(); Y.applyUpdate(mine, state); Y.applyUpdate(mine, u)
+    assert.deepEqual(s.snapshot(), snapshotOf(mine))
+    const other = new Y.Doc(); Y.applyUpdate(other, state)
+    const again = updateOf(other, () => { other.getMap('peers').set('abcdefgh', 'peer-id-abcdefgh') })
+    assert.equal(s.accept(again), undefined)
   }
 })
 
