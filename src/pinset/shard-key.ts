@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { InvalidParametersError } from '../errors.js'
 
 /** Fewest and most shards a pinset may have; a power of two in between. */
@@ -12,7 +12,7 @@ export const MAX_SHARDS = 4096
  */
 export function shardOf (cid: string, shards: number): number {
   if (shards === 1) return 0
-  return createHash('sha256').update(cid).digest().readUInt32BE(0) % shards
+  return hash('sha256', cid, 'buffer').readUInt32BE(0) % shards
 }
 
 /**

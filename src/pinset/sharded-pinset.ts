@@ -264,6 +264,8 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
   summary (): ShardSummary[] {
     return this.table.map(s => {
       if (s.digest === undefined && s.live !== undefined) s.digest = digestOf(s.epoch, s.live.doc)
+      // Taken when asked for: a bulk write changes every shard's sketch every batch.
+      if (s.digest === undefined && s.sketch !== undefined) s.digest = digestOfSnapshot(s.epoch, s.sketch.snapshot())
       return { epoch: s.epoch, digest: s.digest ?? this.emptyDigest }
     })
   }
@@ -395,7 +397,8 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
             batch.push(this.stateOf(s, live))
             if (!wasLive) this.evict(id)
           }
-          if (batch.length >= 256) await flush()
+          // A few dozen states at a time: at 10M pins a shard's state is a few hundred KB.
+          if (batch.length >= 64) await flush()
           if (performance.now() - turn > 20) { await yieldToLoop(); turn = performance.now() }
         }
         await flush()
@@ -502,7 +505,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
   /** A shard's figures and the change events after `values` (new pins) went in through its sketch. */
   private tookNew (s: Shard, sketch: ShardSketch, values: readonly string[], local: boolean): void {
     s.pins += values.length
-    s.digest = digestOfSnapshot(s.epoch, sketch.snapshot())
+    s.digest = undefined
     if (values.length === 0) return
     const changes: KvChange[] = values.map(v => ({ key: encodedCid(v), after: v }))
     this.emitChange(changes, local, new PeerCodesView(sketch.codes))

@@ -118,7 +118,13 @@ async function * records (batches: AsyncIterable<readonly PinRecord[]>): AsyncGe
 }
 
 const BULK = { maxLineBytes: 64 * 1024, maxLines: 2_000_000 }
-const BULK_BATCH = 100_000
+/**
+ * Pins taken a batch at a time from a bulk request: new pins go into shards without decoding them
+ * (see ShardSketch), so small batches cost no more per pin and keep the request's memory small.
+ * Unpins decode each shard they touch, once a batch: larger batches.
+ */
+const PIN_BATCH = 10_000
+const UNPIN_BATCH = 100_000
 
 export function pinRoutes (cluster: Cluster): Route[] {
   return [
@@ -200,7 +206,7 @@ export function pinRoutes (cluster: Cluster): Route[] {
         let line = 0
         for await (const v of readNdjson(req, BULK)) {
           batch.push(pinRequestFromJson(v, ++line))
-          if (batch.length === BULK_BATCH) { total += (await cluster.pinMany(batch, { signal })).length; batch = [] }
+          if (batch.length === PIN_BATCH) { total += (await cluster.pinMany(batch, { signal })).length; batch = [] }
         }
         if (batch.length > 0) total += (await cluster.pinMany(batch, { signal })).length
         sendJson(res, 200, { pinned: total })
@@ -218,7 +224,7 @@ export function pinRoutes (cluster: Cluster): Route[] {
           line++
           if (typeof v !== 'string') throw new InvalidParametersError(`line ${line}: expected a CID string`)
           batch.push(v)
-          if (batch.length === BULK_BATCH) { total += await cluster.unpinMany(batch, { signal }); batch = [] }
+          if (batch.length === UNPIN_BATCH) { total += await cluster.unpinMany(batch, { signal }); batch = [] }
         }
         if (batch.length > 0) total += await cluster.unpinMany(batch, { signal })
         sendJson(res, 200, { unpinned: total })

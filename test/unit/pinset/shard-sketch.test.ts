@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
-import { ShardSketch } from '../../../src/pinset/shard-sketch.js'
+import { ShardSketch, encodeInsert } from '../../../src/pinset/shard-sketch.js'
 import { YArrayKv } from '../../../src/pinset/kv.js'
 
 const value = (key: string, v = 'x'): string => `${key}\x1f${v}`
@@ -144,4 +144,21 @@ test('empty: the sketch of a shard that holds nothing', () => {
   Y.applyUpdate(doc, u)
   assert.deepEqual(doc.getArray('pins').toArray(), [value('a')])
   assert.deepEqual(s.snapshot(), snapshotOf(doc))
+})
+
+test('encodeInsert gives the bytes Yjs gives for the same insert by a document of that client at that clock', () => {
+  for (const [clock, values] of [[0, [value('a')]], [7, [value('b'), value('c\u00e9\u{1F600}')]], [300_000, Array.from({ length: 1000 }, (_, i) => value(`k${i}`, 'y'.repeat(i % 50)))]] as Array<[number, string[]]>) {
+    const client = 123456789
+    const doc = new Y.Doc()
+    doc.clientID = client
+    if (clock > 0) {
+      // The client's earlier elements, deleted and collected: the state vector is at `clock`.
+      doc.getArray<string>('other').insert(0, Array.from({ length: clock }, () => 'x'))
+      doc.getArray<string>('other').delete(0, clock)
+    }
+    let update: Uint8Array | undefined
+    doc.on('update', (u: Uint8Array) => { update = u })
+    doc.getArray<string>('pins').insert(0, values)
+    assert.deepEqual(encodeInsert(client, clock, values), update, `clock ${clock}`)
+  }
 })
