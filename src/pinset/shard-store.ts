@@ -69,8 +69,11 @@ export interface OpenedShardStore {
   legacy: boolean
 }
 
+/** Where an appended update sits in the WAL: segment, byte offset of the update, its length. */
+export interface WalRef { readonly seq: number, readonly offset: number, readonly length: number }
+
 /** Appends that share one write, for segment `seq`. */
-interface Batch { seq: number, items: Array<{ frame: Buffer, resolve: () => void, reject: (err: unknown) => void }> }
+interface Batch { seq: number, items: Array<{ frame: Buffer, resolve: (ref: WalRef) => void, reject: (err: unknown) => void }> }
 
 /**
  * Durable storage of the sharded pinset (layout format 3), in its directory:
@@ -188,11 +191,12 @@ export class ShardStore {
   }
 
   /**
-   * Appends `update` of `shard` in epoch number `epoch`; resolves once it is on disk. Rejects with
-   * a PinsetWriteError when it cannot be written; the frame is then written, first, with the next
-   * append (or dropped by `dropSegmentsBefore` once a state holds it).
+   * Appends `update` of `shard` in epoch number `epoch`; resolves once it is on disk, with where it
+   * is (see `readUpdates`). Rejects with a PinsetWriteError when it cannot be written; the frame is
+   * then written, first, with the next append (or dropped by `dropSegmentsBefore` once a state holds
+   * it), at a place the caller is not told.
    */
-  async append (shard: number, update: Uint8Array, epoch: number): Promise<void> {
+  async append (shard: number, update: Uint8Array, epoch: number): Promise<WalRef> {
     if (this.closed) throw new Error('pinset store is closed')
     const frame = Buffer.allocUnsafe(FRAME_HEADER + update.length)
     frame.writeUInt32BE(update.length, 0)
@@ -200,7 +204,7 @@ export class ShardStore {
     frame.writeUInt32BE(epoch, 12)
     frame.set(update, FRAME_HEADER)
     frame.writeUInt32BE(crc32(update, crc32(frame.subarray(8, FRAME_HEADER))), 4)
-    const { promise, resolve, reject } = Promise.withResolvers<void>()
+    const { promise, resolve, reject } = Promise.withResolvers<WalRef>()
     let batch = this.batch
     if (batch === undefined) {
       const b: Batch = batch = this.batch = { seq: this.wantSeq, items: [] }
@@ -276,6 +280,32 @@ export class ShardStore {
     })
   }
 
+  /**
+   * The updates at `refs` (appended and acknowledged: in live segments, whole), read back
+   * synchronously (a shard decoded on demand). Throws on an I/O error.
+   */
+  readUpdates (refs: readonly WalRef[]): Uint8Array[] {
+    const out: Uint8Array[] = []
+    const fds = new Map<number, number>()
+    try {
+      for (const ref of refs) {
+        let fd = fds.get(ref.seq)
+        if (fd === undefined) { fd = openSync(join(this.dir, segmentName(ref.seq)), 'r'); fds.set(ref.seq, fd) }
+        const buf = Buffer.allocUnsafe(ref.length)
+        let at = 0
+        while (at < ref.length) {
+          const n = readSync(fd, buf, at, ref.length - at, ref.offset + at)
+          if (n === 0) throw new Error(`pinset WAL segment ${segmentName(ref.seq)} ends before an update it holds (at ${ref.offset}, ${ref.length} bytes)`)
+          at += n
+        }
+        out.push(buf)
+      }
+    } finally {
+      for (const fd of fds.values()) closeSync(fd)
+    }
+    return out
+  }
+
   /** Writes manifest.json and renames the single-document files to `pinset.state.pre-shard` / `pinset.log.pre-shard`. */
   async completeMigration (): Promise<void> {
     await this.writeManifest()
@@ -298,9 +328,12 @@ export class ShardStore {
       // A rotation whose segment could not be created yet.
       if (batch.seq > this.seq) await this.openSegment(batch.seq)
       if (this.tail === undefined) throw new Error('pinset WAL is not open')
+      const seq = this.seq
+      let offset = this.tail.size
       await this.tail.append(Buffer.concat(frames.map(f => f.frame)))
       this.retry = []
-      for (const b of batch.items) b.resolve()
+      const refs = frames.map(f => { const ref = { seq, offset: offset + FRAME_HEADER, length: f.frame.length - FRAME_HEADER }; offset += f.frame.length; return ref })
+      batch.items.forEach((b, i) => { b.resolve(refs[frames.length - batch.items.length + i] as WalRef) })
     } catch (err) {
       this.retry = frames
       const e = err instanceof PinsetWriteError ? err : writeError(err)

@@ -9,7 +9,7 @@ import { encodeRecord, decodeRecord, encodedCid, PeerCodes, PeerCodesView } from
 import { ShardSketch } from './shard-sketch.js'
 import { RecentRemovals } from './recent-removals.js'
 import { readLegacyPinset } from './store.js'
-import { ShardStore, type ShardMeta } from './shard-store.js'
+import { ShardStore, type ShardMeta, type WalRef } from './shard-store.js'
 import { shardOf, encodeCursor, decodeCursor } from './shard-key.js'
 import { GENESIS, buildEpoch, migrate, compareEpochs, sameEpoch, encodePackage, decodePackage, needsCompaction, type EpochId, type EpochPackage } from './epoch.js'
 import type { PinSet, PinSetChange, EpochOffer, PinPage, ShardId, ShardSummary, ShardedDoc } from './types.js'
@@ -39,6 +39,13 @@ export interface ShardedPinSetComponents { logger: Logger }
 const LOCAL = Symbol('local')
 const LOAD = Symbol('load')
 interface RemoteOrigin { remote: string }
+
+/**
+ * An update of a shard in the WAL's live segments: `[generation, epoch, update]`, the update in
+ * memory until its append is on disk, then only where it is in the WAL (read back when the shard
+ * is decoded or merged), so that the WAL's updates do not stay in memory too.
+ */
+type WalEntry = [number, number, Uint8Array | WalRef]
 
 /** A decoded shard. `base`: the state vector of what its state file held when it was decoded. */
 interface Live { doc: Y.Doc, kv: YArrayKv, codes: PeerCodes, detach: () => void, base?: Uint8Array }
@@ -101,7 +108,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
    * included), with no read of the WAL. Bounded by `walBytes`: a checkpoint forgets the generations
    * before its rotation.
    */
-  private readonly walFrames = new Map<ShardId, Array<[number, number, Uint8Array]>>()
+  private readonly walFrames = new Map<ShardId, WalEntry[]>()
   private generation = 0
   /** Shards decoded from disk since start (a measure of the work writes and reads cost). */
   private decodes = 0
@@ -351,7 +358,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     return true
   }
 
-  stats (): { pins: number, structs: number, stateBytes: number, logBytes: number, epoch: number, removalsRemembered: number, shards: number, shardsDecoded: number, decodes: number } {
+  stats (): { pins: number, structs: number, stateBytes: number, logBytes: number, epoch: number, removalsRemembered: number, shards: number, shardsDecoded: number, decodes: number, walBytesInMemory: number } {
     let structs = 0
     let stateBytes = 0
     let epochs = 0
@@ -361,7 +368,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
       epochs += s.epoch.n
     }
     // `epoch`: the epochs of all shards added up, equal on peers that agree on every shard's epoch.
-    return { pins: this.size, structs, stateBytes, logBytes: this.store?.walBytes ?? 0, epoch: epochs, removalsRemembered: this.removed.size, shards: this.table.length, shardsDecoded: this.lru.size, decodes: this.decodes }
+    return { pins: this.size, structs, stateBytes, logBytes: this.store?.walBytes ?? 0, epoch: epochs, removalsRemembered: this.removed.size, shards: this.table.length, shardsDecoded: this.lru.size, decodes: this.decodes, walBytesInMemory: this.walBytesInMemory() }
   }
 
   /**
@@ -402,12 +409,13 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
           if (performance.now() - turn > 20) { await yieldToLoop(); turn = performance.now() }
         }
         await flush()
-        await store.dropSegmentsBefore(seq)
+        // Forgotten before their segments go: a decode meanwhile must not look for them there.
         for (const [id, frames] of this.walFrames) {
           const rest = frames.filter(f => f[0] >= cut)
           if (rest.length === 0) this.walFrames.delete(id)
           else this.walFrames.set(id, rest)
         }
+        await store.dropSegmentsBefore(seq)
         this.log.debug({ shards: ids.size, walBytes, ms: Date.now() - started }, 'pinset checkpoint written')
         // Writes that finished while this ran found it running and started none: one more, soon, if they filled the WAL again.
         if (store.walBytes > this.init.walBytes) this.scheduleCheckpoint()
@@ -528,6 +536,13 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     try { return fn(this.decode(id)) } finally { if (!wasLive && this.decodedPins() > this.init.cachePins) this.evict(id) }
   }
 
+  /** WAL updates held in memory: those being written, those whose write failed, a WAL replayed at start. */
+  private walBytesInMemory (): number {
+    let n = 0
+    for (const frames of this.walFrames.values()) for (const f of frames) if (f[2] instanceof Uint8Array) n += f[2].length
+    return n
+  }
+
   private decodedPins (): number {
     let pins = 0
     for (const id of this.lru.keys()) pins += this.table[id]?.live?.kv.size ?? 0
@@ -567,21 +582,22 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     // An I/O error reading the state (EMFILE, EIO) is thrown to the caller: starting the shard empty
     // would have the next checkpoint write that over a good state file.
     const saved = store.readState(id)
+    if (saved === undefined && s.diskEpoch !== 0) {
+      // The state file went missing or was damaged (set aside by the store): the peers hold the shard.
+      s.sketch = undefined
+      s.epoch = GENESIS
+      s.pkg = undefined
+      s.diskEpoch = 0
+    }
+    if (saved !== undefined) s.stateBytes = saved.state.length
+    // Read before the document is built, for the same reason as the state.
+    const updates = this.walUpdates(id, s.diskEpoch)
     let live = this.newLive()
     try {
-      if (saved === undefined && s.diskEpoch !== 0) {
-        // The state file went missing or was damaged (set aside by the store): the peers hold the shard.
-        s.sketch = undefined
-        s.epoch = GENESIS
-        s.pkg = undefined
-        s.diskEpoch = 0
-      }
-      if (saved !== undefined) s.stateBytes = saved.state.length
-      const frames = (this.walFrames.get(id) ?? []).filter(f => f[1] === s.diskEpoch)
       const doc = live.doc
       if (saved !== undefined) Y.applyUpdate(doc, saved.state, LOAD)
       live.base = Y.encodeStateVector(doc)
-      if (frames.length > 0) doc.transact(() => { for (const f of frames) Y.applyUpdate(doc, f[2], LOAD) }, LOAD)
+      if (updates.length > 0) doc.transact(() => { for (const u of updates) Y.applyUpdate(doc, u, LOAD) }, LOAD)
       // Local writes go on with the client the sketch wrote with: one client per shard and run, not one per decode.
       if (s.sketch !== undefined) doc.clientID = s.sketch.writerClient
     } catch (err) {
@@ -614,10 +630,11 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     s.tombstones = live.kv.tombstoneCount()
     s.digest ??= digestOf(s.epoch, live.doc)
     s.sketch ??= ShardSketch.of(live.doc, live.kv.keys(), live.kv.size, live.codes.entries())
-    // Its WAL frames become one update (what it holds beyond its state file), so that decoding it
-    // again applies two updates rather than one per write since the last checkpoint.
+    // WAL updates still in memory (appends that failed, a WAL replayed at start) become one update
+    // (what it holds beyond its state file), so that decoding it again applies two updates rather
+    // than one per write since the last checkpoint.
     const frames = this.walFrames.get(id)
-    if (frames !== undefined && frames.length > 1 && live.base !== undefined) {
+    if (frames !== undefined && frames.length > 1 && live.base !== undefined && frames.every(f => f[2] instanceof Uint8Array)) {
       const generation = Math.max(...frames.map(f => f[0]))
       this.walFrames.set(id, [[generation, s.diskEpoch, Y.encodeStateAsUpdate(live.doc, live.base)]])
     }
@@ -691,8 +708,18 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
   /** Appends an update of the shard's current epoch to the WAL (and to `walFrames`). */
   private appendFrame (s: Shard, update: Uint8Array, local: boolean): void {
     const epoch = s.epoch
-    this.recordFrame(s.id, epoch.n, update)
-    this.afterWrite(s, this.requireStore().append(s.id, update, epoch.n), update, local)
+    const entry = this.recordFrame(s.id, epoch.n, update)
+    const written = this.requireStore().append(s.id, update, epoch.n).then((ref) => { entry[2] = ref })
+    this.afterWrite(s, written, update, local)
+  }
+
+  /** The shard's WAL updates of epoch number `epoch`, those on disk read back (an I/O error is thrown). */
+  private walUpdates (id: ShardId, epoch: number): Uint8Array[] {
+    const frames = (this.walFrames.get(id) ?? []).filter(f => f[1] === epoch)
+    const refs = frames.filter(f => !(f[2] instanceof Uint8Array)).map(f => f[2] as WalRef)
+    const read = refs.length === 0 ? [] : this.requireStore().readUpdates(refs)
+    let next = 0
+    return frames.map(f => f[2] instanceof Uint8Array ? f[2] : read[next++] as Uint8Array)
   }
 
   /** What follows a write: a local one is awaited by its put and broadcast once durable; a checkpoint if the WAL is long. */
@@ -724,7 +751,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     const saved = this.requireStore().readState(s.id)
     // A state file gone missing: the decode path starts the shard again (see decode).
     if (saved === undefined && s.diskEpoch !== 0) return undefined
-    const parts = [...(saved === undefined ? [] : [saved.state]), ...(this.walFrames.get(s.id) ?? []).filter(f => f[1] === s.diskEpoch).map(f => f[2])]
+    const parts = [...(saved === undefined ? [] : [saved.state]), ...this.walUpdates(s.id, s.diskEpoch)]
     const state = parts.length === 0 ? EMPTY_UPDATE : parts.length === 1 ? parts[0] as Uint8Array : Y.mergeUpdates(parts)
     s.stateBytes = state.length
     s.digest ??= digestOfSnapshot(s.epoch, sketch.snapshot())
@@ -739,10 +766,12 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     shards.forEach((s, i) => { if (s.stateWrites === started[i]) s.diskEpoch = (entries[i] as typeof entries[number]).meta.epoch.n })
   }
 
-  private recordFrame (id: ShardId, epoch: number, update: Uint8Array): void {
+  private recordFrame (id: ShardId, epoch: number, update: Uint8Array): WalEntry {
+    const entry: WalEntry = [this.generation, epoch, update]
     const frames = this.walFrames.get(id)
-    if (frames === undefined) this.walFrames.set(id, [[this.generation, epoch, update]])
-    else frames.push([this.generation, epoch, update])
+    if (frames === undefined) this.walFrames.set(id, [entry])
+    else frames.push(entry)
+    return entry
   }
 
   /** Writes in transactions of at most maxPinsPerUpdate pins; returns the appends to wait for. */

@@ -424,6 +424,9 @@ test('new pins go into shards that are not decoded without decoding them; reads,
     assert.equal(a.getMany(second.map(r => r.cid)).size, 0)
     await a.put(second)
     assert.ok(a.stats().decodes - before <= 2, `${a.stats().decodes - before} decodes for 800 new pins in ${SHARDS} shards`)
+    // Once written, the WAL's updates are read back from the WAL when needed, not kept in memory.
+    assert.ok(a.stats().logBytes > 50_000)
+    assert.equal(a.stats().walBytesInMemory, 0)
     assert.equal(a.size, 1600)
     assert.deepEqual(changes.flatMap(c => c.added).map(r => r.cid).sort(), cids(second))
     assert.ok(changes.every(c => c.local && c.updated.length === 0 && c.removed.length === 0))
