@@ -75,7 +75,7 @@ export const schema = {
   pinset: {
     batchWindowMs: duration('batchWindow', '10ms', 'Local pinset changes are collected this long before one gossip message goes out.'),
     syncIntervalMs: duration('syncInterval', '30s', 'Every connected peer is re-synced (anti-entropy) this often.', { minMs: 100 }),
-    compactLogBytes: int(32 << 20, "The write-ahead log is folded into the shards' state files once it is larger than this.", { min: 4096 }),
+    compactLogBytes: int(32 << 20, "The write-ahead log is folded into the shards' state files once it is larger than this (or than a quarter of the pinset's state, if more).", { min: 4096 }),
     shards: int(1024, 'Shards (Yjs documents) the pinset is split into, by a hash of the CID: a power of two up to 4096, fixed when the pinset is created, and the same on every peer of the cluster.', { min: 1, max: 4096 }),
     cachePins: int(100_000, 'About this many pins stay decoded in memory (roughly 700 bytes each); shards beyond it are read back from disk when needed.', { min: 1 }),
     compactCheckIntervalMs: duration('compactCheckInterval', '10s', 'How often the compaction leader (the connected trusted peer with the lowest id) checks for tombstones.', { minMs: 100 }),
