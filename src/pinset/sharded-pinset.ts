@@ -73,6 +73,11 @@ interface Shard {
   /** undefined while decoded and changed since it was taken. */
   digest?: Uint8Array
   stateBytes: number
+  /**
+   * Updates of the decoded document went to the WAL since its state was last written from it: they
+   * may delete, and a merge (see mergedState) would keep the deleted content a decode drops.
+   */
+  decodedWrites?: boolean
   live?: Live
   /**
    * What the shard tells while not decoded (see ShardSketch): taken when it is dropped from memory,
@@ -682,6 +687,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
   }
 
   private stateOf (s: Shard, live: Live): { shard: number, meta: ShardMeta, state: Uint8Array } {
+    s.decodedWrites = false
     s.pins = live.kv.size
     s.tombstones = live.kv.tombstoneCount()
     s.digest ??= digestOf(s.epoch, live.doc)
@@ -709,6 +715,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
     if (store === undefined || origin === LOAD) return
     s.digest = undefined
     s.sketch = undefined
+    s.decodedWrites = true
     const epoch = s.epoch
     // WAL frames of another epoch than the shard's state file are ignored on load: a shard whose
     // new epoch's state could not be written yet is written whole.
@@ -759,7 +766,7 @@ export class ShardedPinSet implements PinSet, ShardedDoc {
    */
   private mergedState (s: Shard): { shard: number, meta: ShardMeta, state: Uint8Array } | undefined {
     const sketch = s.sketch
-    if (s.live !== undefined || sketch === undefined || s.diskEpoch !== s.epoch.n) return undefined
+    if (s.live !== undefined || sketch === undefined || s.diskEpoch !== s.epoch.n || s.decodedWrites === true) return undefined
     const saved = this.requireStore().readState(s.id)
     // A state file gone missing: the decode path starts the shard again (see decode).
     if (saved === undefined && s.diskEpoch !== 0) return undefined
